@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class AkjobConfig(AppConfig):
+    name = "akjob"
+    verbose_name = "akjob"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from akjob import models, signals
+
+        post_save.connect(signals.on_dates_changed, sender=models.JobDates)
+        post_delete.connect(signals.on_dates_changed, sender=models.JobDates)
+        for field in (
+            "monthly_days",
+            "weekly_days",
+            "active_monthly_days",
+            "active_weekly_days",
+            "active_months",
+        ):
+            m2m_changed.connect(signals.on_days_changed, sender=getattr(models.Job, field).through)

@@ -1,0 +1,91 @@
+"""One lazy accessor for the ``AKJOB_*`` settings, with every default in one place.
+
+Settings are read when asked for, never at import time, so ``override_settings`` works.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings as django_settings
+
+DEFAULTS: dict[str, Any] = {
+    "AKJOB_PID_DIR": None,  # BASE_DIR/akjob
+    "AKJOB_PID_NAME": "akjobd.pid",
+    "AKJOB_LOG_DIR": None,  # BASE_DIR/akjob/logs
+    "AKJOB_MAX_WORKERS": 4,
+    "AKJOB_RUNS_KEPT": 100,
+    "AKJOB_HEARTBEAT": timedelta(seconds=10),
+    "AKJOB_LEASE": timedelta(seconds=60),
+    "AKJOB_STOP_GRACE": timedelta(seconds=30),
+    "AKJOB_POLL": timedelta(seconds=1),
+}
+
+# Environment variables that override the settings (the seed's launch options).
+ENVIRON = {
+    "AKJOB_PID_DIR": "AKJOB_PID_DIR",
+    "AKJOB_PID_NAME": "AKJOB_PID_NAME",
+    "AKJOB_LOG_DIR": "AKJOB_LOG_DIR",
+}
+
+
+def _get(name: str) -> Any:
+    if name in ENVIRON and os.environ.get(ENVIRON[name]):
+        return os.environ[ENVIRON[name]]
+    return getattr(django_settings, name, DEFAULTS[name])
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Typed views of the settings; each property reads the live setting."""
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(getattr(django_settings, "BASE_DIR", os.getcwd()))
+
+    @property
+    def pid_dir(self) -> Path:
+        return Path(_get("AKJOB_PID_DIR") or self.base_dir / "akjob")
+
+    @property
+    def pid_name(self) -> str:
+        return str(_get("AKJOB_PID_NAME"))
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(_get("AKJOB_LOG_DIR") or self.base_dir / "akjob" / "logs")
+
+    @property
+    def max_workers(self) -> int:
+        return int(_get("AKJOB_MAX_WORKERS"))
+
+    @property
+    def runs_kept(self) -> int:
+        return int(_get("AKJOB_RUNS_KEPT"))
+
+    @property
+    def heartbeat(self) -> float:
+        return _seconds(_get("AKJOB_HEARTBEAT"))
+
+    @property
+    def lease(self) -> float:
+        return _seconds(_get("AKJOB_LEASE"))
+
+    @property
+    def stop_grace(self) -> float:
+        return _seconds(_get("AKJOB_STOP_GRACE"))
+
+    @property
+    def poll(self) -> float:
+        return _seconds(_get("AKJOB_POLL"))
+
+
+akjob_settings = _Settings()

@@ -1,0 +1,320 @@
+"""akjobd's loop: wake when the earliest job is due, claim, start, reap, heartbeat.
+
+``Daemon.run_once(now)`` is one step and returns how long to sleep; it never sleeps itself, so
+tests drive it with any ``now``. ``Daemon.run()`` repeats it, sleeping in ``select`` on the job
+processes' pipes and a wake-up pipe, so a finished job or a stop request wakes it at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+from datetime import datetime, timedelta
+
+from django.db import DatabaseError, InterfaceError, close_old_connections, connections
+
+from akjob.conf import akjob_settings
+from akjob.daemon import claim as claims
+from akjob.daemon.clock import Clock, SystemClock
+from akjob.daemon.execute import Child, ForkExecutor, outcome
+from akjob.models import DaemonRecord, Job, JobRun
+from akjob.signals import run_finished, run_started
+from akjob.timeutil import to_aware, to_db
+
+log = logging.getLogger("akjob.daemon")
+Status = JobRun.Status
+PREFETCH = ("dates", "monthly_days", "weekly_days", "active_monthly_days", "active_weekly_days")
+PREFETCH += ("active_months",)
+BATCH = 200
+KILL_AFTER = 5.0
+BACKOFF_MAX = 30.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        max_workers: int | None = None,
+        executor: ForkExecutor | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.max_workers = max_workers or akjob_settings.max_workers
+        self.executor = executor or ForkExecutor()
+        self.lease = akjob_settings.lease
+        self.heartbeat_every = akjob_settings.heartbeat
+        self.poll = akjob_settings.poll
+        self.children: dict[int, Child] = {}
+        self.record: DaemonRecord | None = None
+        self.stopping = False
+        self._last_heartbeat: float | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        for fd in (self._wake_r, self._wake_w):
+            os.set_blocking(fd, False)
+
+    # -- control ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop; safe to call from a signal handler."""
+        self.stopping = True
+        self.wake()
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError as exc:  # pipe full: a wake-up is already pending
+            if exc.errno != errno.EAGAIN:
+                raise
+
+    # -- one step ----------------------------------------------------------------------------
+
+    def register(self, now: datetime) -> DaemonRecord:
+        self.record = DaemonRecord.objects.create(
+            host=claims.HOST, pid=os.getpid(), started=to_db(now), heartbeat=to_db(now)
+        )
+        self._last_heartbeat = self.clock.monotonic()
+        self.recover_dead_local(now)
+        log.info("akjobd %s:%s started", claims.HOST, os.getpid())
+        return self.record
+
+    def run_once(self, now: datetime) -> float:
+        """Reap finished runs, heartbeat when due, start due runs; return seconds to sleep."""
+        if self.record is None:
+            self.register(now)
+        self.reap(now)
+        mono = self.clock.monotonic()
+        if self._last_heartbeat is None or mono - self._last_heartbeat >= self.heartbeat_every:
+            self.heartbeat(now, lag=mono - (self._last_heartbeat or mono))
+            self._last_heartbeat = mono
+        if not self.stopping:
+            self.dispatch(now)
+        return self.sleep_for(now)
+
+    def dispatch(self, now: datetime) -> int:
+        """Act on every due job: claim and start runs while workers are free; record skips."""
+        started = 0
+        due = Job.objects.due(now).order_by("_next_run").prefetch_related(*PREFETCH)[:BATCH]
+        for job in due:
+            free = self.max_workers - len(self.children)
+            if free <= 0 and not job._job_running:
+                continue  # stays due: it runs when a worker is free, coalesced
+            result = claims.claim(
+                job, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
+            )
+            if isinstance(result, claims.Claimed):
+                self.start(result, now)
+                started += 1
+        return started
+
+    def start(self, claimed: claims.Claimed, now: datetime) -> None:
+        run = JobRun.objects.get(pk=claimed.run_id)
+        run_started.send(sender=Job, run=run)
+        child = self.executor.start(claimed, monotonic=self.clock.monotonic())
+        self.children[child.pid if child.fd >= 0 else -claimed.run_id] = child
+        log.info("job %s run %s started (scheduled %s)", claimed.job_id, run.pk, claimed.scheduled)
+
+    def reap(self, now: datetime) -> int:
+        """Record the outcome of every finished run; stop runs past their timeout."""
+        done = 0
+        mono = self.clock.monotonic()
+        for key, child in list(self.children.items()):
+            if self.executor.poll(child):
+                del self.children[key]
+                self.finish(child, now)
+                done += 1
+            elif child.deadline is not None and mono >= child.deadline:
+                child.timed_out = True
+                self.executor.terminate(child, monotonic=mono, kill_after=KILL_AFTER)
+        return done
+
+    def finish(self, child: Child, now: datetime) -> None:
+        status, error = outcome(child)
+        claimed = child.claimed
+        if claims.finish(claimed, daemon=self.record, status=status, error=error, now=now):
+            claims.prune(claimed.job_id, akjob_settings.runs_kept)
+            run = JobRun.objects.filter(pk=claimed.run_id).first()
+            if run is not None:
+                run_finished.send(sender=Job, run=run)
+        log.info("job %s run %s %s", claimed.job_id, claimed.run_id, status)
+
+    def heartbeat(self, now: datetime, *, lag: float = 0.0) -> None:
+        """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""
+        DaemonRecord.objects.filter(pk=self.record.pk).update(heartbeat=to_db(now))
+        mine = [c.claimed.run_id for c in self.children.values()]
+        if mine:
+            JobRun.objects.filter(pk__in=mine, daemon=self.record, status=Status.RUNNING).update(
+                lease_until=to_db(now + timedelta(seconds=self.lease))
+            )
+        # Declare a run dead only after its lease plus a grace that covers our own lag.
+        cutoff = now - timedelta(seconds=self.heartbeat_every + max(lag, self.heartbeat_every))
+        stale = JobRun.objects.filter(status=Status.RUNNING, lease_until__lt=to_db(cutoff))
+        stale = list(stale.exclude(pk__in=mine).values_list("pk", flat=True))
+        if stale:
+            n = claims.interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
+            log.warning("%d run(s) of silent daemons marked interrupted", n)
+
+    def recover_dead_local(self, now: datetime) -> int:
+        """Interrupt at once the runs of earlier daemons on this host whose process is gone."""
+        dead = [
+            r.pk
+            for r in DaemonRecord.objects.filter(host=claims.HOST, stopped__isnull=True).exclude(
+                pk=self.record.pk
+            )
+            if r.pid == os.getpid() or not _alive(r.pid)
+        ]
+        if not dead:
+            return 0
+        DaemonRecord.objects.filter(pk__in=dead).update(stopped=to_db(now))
+        runs = list(
+            JobRun.objects.filter(daemon_id__in=dead, status=Status.RUNNING).values_list(
+                "pk", flat=True
+            )
+        )
+        n = claims.interrupt(runs, reason="its akjobd process died", now=now)
+        if n:
+            log.warning("%d run(s) of a dead akjobd on this host marked interrupted", n)
+        return n
+
+    def sleep_for(self, now: datetime) -> float:
+        """Seconds until the next thing to do, at most the poll interval."""
+        wait = self.poll
+        nxt = (
+            Job.objects.filter(job_enabled=True, _next_run__isnull=False)
+            .order_by("_next_run")
+            .values_list("_next_run", flat=True)
+            .first()
+        )
+        if nxt is not None and len(self.children) < self.max_workers:
+            wait = min(wait, (to_aware(nxt) - now).total_seconds())
+        mono = self.clock.monotonic()
+        for child in self.children.values():
+            if child.deadline is not None:
+                wait = min(wait, child.deadline - mono)
+            if child.terminated_at is not None:
+                wait = min(wait, child.terminated_at + KILL_AFTER - mono)
+        return max(wait, 0.0)
+
+    # -- the real loop -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Run until :meth:`request_stop`; then stop gracefully."""
+        backoff = 0.5
+        while not self.stopping:
+            try:
+                wait = self.run_once(self.clock.now())
+                backoff = 0.5
+            except (DatabaseError, InterfaceError) as exc:
+                log.error("database error, retrying in %.1f s: %s", backoff, exc)
+                _reset_connections()
+                wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
+            self.wait(wait)
+        self.shutdown()
+
+    def wait(self, seconds: float) -> None:
+        fds = [self._wake_r] + [c.fd for c in self.children.values() if c.fd >= 0]
+        try:
+            ready, _, _ = select.select(fds, [], [], max(seconds, 0.0))
+        except InterruptedError:
+            return
+        if self._wake_r in ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def shutdown(self) -> None:
+        """Stop claiming; let runs finish within the grace period; stop and record the rest."""
+        grace_end = self.clock.monotonic() + akjob_settings.stop_grace
+        log.info("akjobd stopping: %d run(s) in progress", len(self.children))
+        while self.children and self.clock.monotonic() < grace_end:
+            self._safe_reap()
+            if self.children:
+                self.wait(min(0.2, max(grace_end - self.clock.monotonic(), 0)))
+        for child in self.children.values():
+            self.executor.terminate(child, monotonic=self.clock.monotonic(), kill_after=KILL_AFTER)
+        kill_end = self.clock.monotonic() + KILL_AFTER
+        while self.children and self.clock.monotonic() < kill_end + 1:
+            for key, child in list(self.children.items()):
+                if self.executor.poll(child):
+                    del self.children[key]
+                    claims.finish(
+                        child.claimed,
+                        daemon=self.record,
+                        status=Status.INTERRUPTED,
+                        error="akjobd stopped before the run finished",
+                        now=self.clock.now(),
+                    )
+                else:
+                    self.executor.terminate(
+                        child, monotonic=self.clock.monotonic(), kill_after=KILL_AFTER
+                    )
+            if self.children:
+                self.wait(0.1)
+        if self.record is not None:
+            DaemonRecord.objects.filter(pk=self.record.pk).update(stopped=to_db(self.clock.now()))
+        log.info("akjobd %s:%s stopped", claims.HOST, os.getpid())
+
+    def _safe_reap(self) -> None:
+        try:
+            self.reap(self.clock.now())
+        except (DatabaseError, InterfaceError) as exc:
+            log.error("database error while stopping: %s", exc)
+            _reset_connections()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reset_connections() -> None:
+    for conn in connections.all():
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close
+            pass
+    close_old_connections()
+
+
+def live_daemons(now: datetime) -> list[DaemonRecord]:
+    """Daemons (on any host) whose heartbeat is recent."""
+    fresh = now - timedelta(seconds=2 * akjob_settings.heartbeat + akjob_settings.poll)
+    return list(DaemonRecord.objects.filter(stopped__isnull=True, heartbeat__gte=to_db(fresh)))
+
+
+def run_job_now(job_id: int, *, clock: Clock | None = None) -> str:
+    """Run a job now: through a running akjobd, or in this process when none runs."""
+    from akjob.exceptions import AkjobError, JobNotFound
+
+    clock = clock or SystemClock()
+    now = clock.now().replace(microsecond=0)
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(f"no job with id {job_id}")
+    if not job.job_enabled:
+        raise AkjobError(f"job {job_id} is disabled; enable it first")
+    if job._job_running:
+        raise AkjobError(f"job {job_id} is running now")
+    Job.objects.filter(pk=job_id).update(_next_run=to_db(now))
+    if live_daemons(now):
+        return f"job {job_id} is due now; akjobd starts it within {akjob_settings.poll:g} s"
+    daemon = Daemon(clock=clock, max_workers=1)
+    daemon.register(now)
+    daemon.dispatch(now)
+    while daemon.children:
+        daemon.wait(0.2)
+        daemon.reap(clock.now())
+    daemon.shutdown()
+    run = JobRun.objects.filter(job_id=job_id, scheduled=to_db(now)).first()
+    if run is None:
+        return f"job {job_id} did not run"
+    first = run.error.strip().splitlines()[-1:] if run.error else []
+    return f"job {job_id} ran in this process: {run.status}" + (f" ({first[0]})" if first else "")

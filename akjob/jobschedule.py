@@ -1,0 +1,167 @@
+"""Turning a :class:`~akjob.models.Job` into a :class:`~akjob.schedule.Schedule`, and validation.
+
+The schedule engine is pure; this module is the one place where model fields meet it. Every rule
+of SPEC S3 that concerns stored values is checked here and reported as a ``ValidationError`` keyed
+by the model field it is about.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from akjob import schedule as engine
+from akjob.timeutil import to_aware, truncate, utcnow
+
+if TYPE_CHECKING:
+    from akjob.models import Job
+
+OFFSET_FIELDS = (
+    "monthly_time_tz_offset_timedelta",
+    "weekly_time_tz_offset_timedelta",
+    "active_time_tz_offset_timedelta",
+)
+DAY = timedelta(hours=24)
+
+
+def check_datetime(field: str, value: Any) -> datetime:
+    """A datetime for ``field``; naive values are refused while USE_TZ is on."""
+    if not isinstance(value, datetime):
+        raise ValidationError({field: [f"{value!r} is not a datetime"]})
+    if settings.USE_TZ and value.tzinfo is None:
+        raise ValidationError(
+            {field: [f"{value} is a naive datetime while USE_TZ is on; give it a time zone"]}
+        )
+    return value
+
+
+def _zone(job: Job) -> tzinfo | None:
+    if not job.timezone:
+        return None
+    try:
+        return ZoneInfo(job.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            {"timezone": [f"{job.timezone!r} is not a known IANA time zone"]}
+        ) from exc
+
+
+def _offset(job: Job, field: str) -> timezone:
+    value = getattr(job, field)
+    if value is None:
+        value = timedelta(0)
+    if not isinstance(value, timedelta) or abs(value) >= DAY:
+        raise ValidationError({field: [f"{value} is not an offset strictly within ±24 hours"]})
+    return timezone(value) if value else UTC
+
+
+def _zones(job: Job) -> dict[str, tzinfo]:
+    """The zone each part of the schedule is read in: the job's IANA zone, or the offsets."""
+    errors: dict[str, list[str]] = {}
+    offsets: dict[str, tzinfo] = {}
+    for field in OFFSET_FIELDS:
+        try:
+            offsets[field] = _offset(job, field)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    zone = _zone(job)
+    if zone is not None:
+        for field in OFFSET_FIELDS:
+            if getattr(job, field):
+                errors[field] = [
+                    f"must be zero when timezone is set (the time zone {job.timezone} "
+                    "already gives the offset, with daylight saving time)"
+                ]
+    if errors:
+        raise ValidationError(errors)
+    if zone is not None:
+        return dict.fromkeys([*OFFSET_FIELDS, "cron"], zone)
+    return offsets | {"cron": UTC}
+
+
+def _pair(job: Job, days_field: str, time_field: str, days: list[int]) -> None:
+    at = getattr(job, time_field)
+    if days and at is None:
+        raise ValidationError({time_field: [f"{days_field} are set, so {time_field} is required"]})
+    if at is not None and not days:
+        raise ValidationError({days_field: [f"{time_field} is set, so {days_field} are required"]})
+
+
+def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
+    """The job's schedule. Raises ``ValidationError`` (keyed by model field) for bad values."""
+    zones = _zones(job)
+    sources: list[Any] = []
+    dates = [to_aware(check_datetime("dates", d)) for d in job.dates_list]
+    if dates:
+        sources.append(engine.DatesSource(tuple(dates)))
+    if job.run_every is not None:
+        anchor = to_aware(job._last_interval) or truncate(now or utcnow())
+        sources.append(engine.IntervalSource(anchor, job.run_every))
+    monthly, weekly = job.monthly_days_list, job.weekly_days_list
+    _pair(job, "monthly_days", "monthly_time", monthly)
+    _pair(job, "weekly_days", "weekly_time", weekly)
+    if monthly:
+        tz = zones["monthly_time_tz_offset_timedelta"]
+        sources.append(engine.MonthlySource(frozenset(monthly), job.monthly_time, tz))
+    if weekly:
+        tz = zones["weekly_time_tz_offset_timedelta"]
+        sources.append(engine.WeeklySource(frozenset(weekly), job.weekly_time, tz))
+    if job.cron:
+        sources.append(engine.CronSource(job.cron.strip(), zones["cron"]))
+    window = None
+    if job.active_time_begin is not None or job.active_time_end is not None:
+        window = (job.active_time_begin, job.active_time_end)
+    limits = engine.Limits(
+        tz=zones["active_time_tz_offset_timedelta"],
+        window=window,
+        weekdays=frozenset(job.active_weekly_days_list) or None,
+        monthdays=frozenset(job.active_monthly_days_list) or None,
+        months=frozenset(job.active_months_list) or None,
+        date_begin=_date("active_date_begin", job.active_date_begin),
+        date_end=_date("active_date_end", job.active_date_end),
+    )
+    remaining = None
+    if job.run_count_limit is not None:
+        remaining = max(job.run_count_limit - (job._run_count or 0), 0)
+    return engine.Schedule(tuple(sources), limits, enabled=job.job_enabled, remaining=remaining)
+
+
+def _date(field: str, value: Any) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    raise ValidationError({field: [f"{value!r} is not a date"]})
+
+
+def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
+    """:func:`to_schedule`, with the engine's own refusals turned into ValidationErrors."""
+    try:
+        return to_schedule(job, now=now)
+    except engine.InvalidSchedule as exc:
+        raise ValidationError({exc.field: [str(exc)]}) from exc
+    except ImportError as exc:
+        raise ValidationError({"cron": [str(exc)]}) from exc
+
+
+def validate(job: Job) -> None:
+    """Every check of SPEC S3 on the job as it stands (field types first)."""
+    job.full_clean(validate_unique=False, validate_constraints=False)
+
+
+def next_run_for(job: Job, *, at: datetime) -> datetime | None:
+    return engine.next_at_or_after(build(job, now=at), at=at)
+
+
+def upcoming_for(job: Job, *, after: datetime, count: int) -> list[datetime]:
+    after = to_aware(after)
+    return engine.upcoming(build(job, now=after), after=after, count=count)
+
+
+def describe_job(job: Job) -> str:
+    try:
+        return engine.describe(build(job))
+    except ValidationError as exc:
+        return f"invalid schedule: {'; '.join(exc.messages)}"

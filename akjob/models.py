@@ -1,0 +1,404 @@
+"""akjob's models: jobs, their dates and day sets, run records and daemon heartbeats.
+
+Scheduling arithmetic lives in :mod:`akjob.schedule`; this module stores jobs and turns them into
+schedules (:mod:`akjob.jobschedule`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models, transaction
+
+from akjob import codeobjects
+from akjob.codeobjects import JobCallable
+from akjob.daysets import DatesListProperty, DaySetProperty
+from akjob.signals import suspend_reschedule
+from akjob.timeutil import to_aware, to_db, truncate, utcnow
+
+__all__ = [
+    "DayOfMonth",
+    "DayOfWeek",
+    "Months",
+    "Job",
+    "JobCallable",
+    "JobDates",
+    "JobRun",
+    "DaemonRecord",
+]
+
+ZERO = timedelta(0)
+
+
+class DayOfMonth(models.Model):
+    """A day of the month, 1–31 (the primary key is the day itself)."""
+
+    day = models.PositiveSmallIntegerField(primary_key=True)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name = "day of month"
+        verbose_name_plural = "days of month"
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class DayOfWeek(models.Model):
+    """A day of the week, 1 = Sunday … 7 = Saturday (the primary key is the number)."""
+
+    NAMES = {1: "Sunday", 2: "Monday", 3: "Tuesday", 4: "Wednesday", 5: "Thursday"}
+    NAMES |= {6: "Friday", 7: "Saturday"}
+
+    day = models.PositiveSmallIntegerField(primary_key=True)
+
+    class Meta:
+        ordering = ["day"]
+        verbose_name = "day of week"
+        verbose_name_plural = "days of week"
+
+    def __str__(self) -> str:
+        return self.NAMES.get(self.day, str(self.day))
+
+
+class Months(models.Model):
+    """A month, 1 = January … 12 = December (the primary key is the number)."""
+
+    month = models.PositiveSmallIntegerField(primary_key=True)
+
+    class Meta:
+        ordering = ["month"]
+        verbose_name = "month"
+        verbose_name_plural = "months"
+
+    def __str__(self) -> str:
+        import calendar
+
+        return calendar.month_name[self.month] if 1 <= self.month <= 12 else str(self.month)
+
+
+class JobQuerySet(models.QuerySet):
+    def due(self, now: datetime) -> JobQuerySet:
+        """Jobs whose next run time has come (served by the index on ``_next_run``)."""
+        return self.filter(_next_run__lte=to_db(now), job_enabled=True)
+
+
+# Fields whose change means the next run time must be computed again.
+SCHEDULE_FIELDS = frozenset(
+    {
+        "run_every",
+        "monthly_time",
+        "monthly_time_tz_offset_timedelta",
+        "weekly_time",
+        "weekly_time_tz_offset_timedelta",
+        "cron",
+        "timezone",
+        "job_enabled",
+        "run_count_limit",
+        "active_time_begin",
+        "active_time_end",
+        "active_time_tz_offset_timedelta",
+        "active_date_begin",
+        "active_date_end",
+        "_run_count",
+        "_last_interval",
+    }
+)
+
+
+class Job(models.Model):
+    """A scheduled job. See docs/api.md for every attribute."""
+
+    name = models.CharField(max_length=200, blank=True, default="")
+    _job_code = models.BinaryField(null=True, blank=True, editable=False, db_column="job_code")
+
+    # Sources
+    run_every = models.DurationField(null=True, blank=True)
+    monthly_days = models.ManyToManyField(DayOfMonth, blank=True, related_name="monthly_jobs")
+    monthly_time = models.TimeField(null=True, blank=True)
+    monthly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    weekly_days = models.ManyToManyField(DayOfWeek, blank=True, related_name="weekly_jobs")
+    weekly_time = models.TimeField(null=True, blank=True)
+    weekly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    cron = models.CharField(max_length=200, blank=True, default="")
+    timezone = models.CharField(
+        max_length=64, blank=True, default="", help_text="IANA zone, e.g. America/Denver"
+    )
+
+    # Limits
+    job_enabled = models.BooleanField(default=True)
+    run_count_limit = models.PositiveIntegerField(null=True, blank=True)
+    active_time_begin = models.TimeField(null=True, blank=True)
+    active_time_end = models.TimeField(null=True, blank=True)
+    active_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    active_monthly_days = models.ManyToManyField(
+        DayOfMonth, blank=True, related_name="active_monthly_jobs"
+    )
+    active_weekly_days = models.ManyToManyField(
+        DayOfWeek, blank=True, related_name="active_weekly_jobs"
+    )
+    active_months = models.ManyToManyField(Months, blank=True, related_name="active_jobs")
+    active_date_begin = models.DateField(null=True, blank=True)
+    active_date_end = models.DateField(null=True, blank=True)
+
+    # Execution
+    deleteme = models.BooleanField(default=False)
+    misfire_grace = models.DurationField(null=True, blank=True)
+    timeout = models.DurationField(null=True, blank=True)
+
+    # Housekeeping (written by akjob)
+    _run_count = models.PositiveIntegerField(default=0)
+    _last_run = models.DateTimeField(null=True, blank=True)
+    _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
+    _job_running = models.BooleanField(default=False)
+    _last_interval = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    monthly_days_list = DaySetProperty("monthly_days", 1, 31, "a day of the month")
+    weekly_days_list = DaySetProperty("weekly_days", 1, 7, "a day of the week (1 = Sunday)")
+    active_monthly_days_list = DaySetProperty("active_monthly_days", 1, 31, "a day of the month")
+    active_weekly_days_list = DaySetProperty(
+        "active_weekly_days", 1, 7, "a day of the week (1 = Sunday)"
+    )
+    active_months_list = DaySetProperty("active_months", 1, 12, "a month")
+    dates_list = DatesListProperty()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        limit = f"/{self.run_count_limit}" if self.run_count_limit is not None else ""
+        nxt = to_aware(self._next_run)
+        when = nxt.strftime("%Y-%m-%d %H:%M:%S UTC") if nxt else "none"
+        return f"{self.name or 'Job'} (id {self.pk}): runs {self._run_count}{limit}, next {when}"
+
+    # -- loading and saving -------------------------------------------------------------------
+
+    def save(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
+        """Validate, write only what changed since loading, then compute the next run time."""
+        from akjob.jobschedule import validate
+
+        if "_code_object" in self.__dict__:  # the code may have changed its own state
+            self._job_code = codeobjects.dumps(self.__dict__["_code_object"])
+        validate(self)
+        adding = self._state.adding or self.pk is None
+        changed = self._changed_fields() if not adding else []
+        pending = self._pending_sets()
+        if not adding and kwargs.get("update_fields") is None:
+            if not changed and not pending:
+                return
+            kwargs["update_fields"] = changed
+        with transaction.atomic(using=kwargs.get("using")):
+            if kwargs.get("update_fields") != []:
+                super().save(*args, **kwargs)
+            with suspend_reschedule(self.pk):
+                for name, values in pending.items():
+                    getattr(type(self), name).apply(self, values)
+            self.__dict__.pop("_pending", None)
+            self._remember_loaded()
+            if adding or pending or SCHEDULE_FIELDS.intersection(changed):
+                self.reschedule(now=now)
+
+    save.alters_data = True
+
+    def clean(self) -> None:
+        from akjob.jobschedule import build
+
+        build(self)
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Iterable[str], values: Iterable[Any]) -> Job:
+        instance = super().from_db(db, field_names, values)
+        instance._remember_loaded()
+        return instance
+
+    def _remember_loaded(self) -> None:
+        self._loaded = {f.attname: self.__dict__.get(f.attname) for f in self._meta.concrete_fields}
+
+    def _changed_fields(self) -> list[str]:
+        loaded = getattr(self, "_loaded", {})
+        return [
+            f.name
+            for f in self._meta.concrete_fields
+            if not f.primary_key
+            and f.attname in loaded
+            and _differs(self.__dict__.get(f.attname), loaded[f.attname])
+        ]
+
+    def _pending_sets(self) -> dict[str, list[Any]]:
+        return dict(self.__dict__.get("_pending", {}))
+
+    def reschedule(self, now: datetime | None = None) -> datetime | None:
+        """Compute the next run time at or after ``now`` and store it (and the interval anchor)."""
+        from akjob.jobschedule import next_run_for
+
+        now = truncate(now or utcnow())
+        with transaction.atomic():
+            fresh = (
+                Job.objects.select_for_update()
+                .filter(pk=self.pk)
+                .values("_run_count", "_last_interval")
+                .first()
+            )
+            if fresh is None:
+                return None
+            self._run_count = fresh["_run_count"]
+            self._last_interval = fresh["_last_interval"]
+            if self.run_every and self._last_interval is None:
+                self._last_interval = to_db(now)
+            nxt = next_run_for(self, at=now)
+            self._next_run = to_db(nxt)
+            Job.objects.filter(pk=self.pk).update(
+                _next_run=self._next_run, _last_interval=self._last_interval
+            )
+        if hasattr(self, "_loaded"):
+            self._loaded.update(_next_run=self._next_run, _last_interval=self._last_interval)
+            self._loaded.update(_run_count=self._run_count)
+        return nxt
+
+    reschedule.alters_data = True
+
+    # -- the seed's API -----------------------------------------------------------------------
+
+    @property
+    def job_code_object(self) -> Any:
+        """The job's code object; verified and unpickled on first access."""
+        if "_code_object" not in self.__dict__:
+            if self._job_code is None:
+                return None
+            self.__dict__["_code_object"] = codeobjects.loads(self._job_code)
+        return self.__dict__["_code_object"]
+
+    @job_code_object.setter
+    def job_code_object(self, obj: Any) -> None:
+        if obj is None:
+            self._job_code = None
+            self.__dict__.pop("_code_object", None)
+            return
+        self._job_code = codeobjects.dumps(obj)  # raises InvalidJobCode with the reason
+        self.__dict__["_code_object"] = obj
+
+    def next_run(self, now: datetime | None = None) -> datetime | None:
+        """The next run time at or after now (or None), stored in ``_next_run``."""
+        from akjob.jobschedule import next_run_for
+
+        now = truncate(now or utcnow())
+        if self.pk is not None and not self._state.adding:
+            return self.reschedule(now=now)
+        nxt = next_run_for(self, at=now)
+        self._next_run = to_db(nxt)
+        return nxt
+
+    def upcoming(self, count: int = 10, after: datetime | None = None) -> list[datetime]:
+        """The next ``count`` run times strictly after ``after`` (default now); changes nothing."""
+        from akjob.jobschedule import upcoming_for
+
+        return upcoming_for(self, after=after or utcnow(), count=count)
+
+    def describe(self) -> str:
+        """A one-line description of the schedule, e.g. "every 15 minutes, Mon–Fri"."""
+        from akjob.jobschedule import describe_job
+
+        return describe_job(self)
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, memoryview):
+        a = bytes(a)
+    if isinstance(b, memoryview):
+        b = bytes(b)
+    return a != b
+
+
+class JobDates(models.Model):
+    """One date and time at which a job runs."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dates")
+    job_datetime = models.DateTimeField()
+
+    class Meta:
+        ordering = ["job_datetime"]
+        verbose_name = "job date"
+        verbose_name_plural = "job dates"
+
+    def __str__(self) -> str:
+        return str(self.job_datetime)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.clean()
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        from akjob.jobschedule import check_datetime
+
+        check_datetime("job_datetime", self.job_datetime)
+
+
+class JobRun(models.Model):
+    """The record of one occurrence of a job: run, missed or skipped."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        TIMED_OUT = "timed out"
+        INTERRUPTED = "interrupted"
+        MISSED = "missed"
+        SKIPPED = "skipped"
+
+    job = models.ForeignKey(Job, on_delete=models.SET_NULL, null=True, related_name="runs")
+    job_name = models.CharField(max_length=200, blank=True, default="")
+    scheduled = models.DateTimeField(help_text="the occurrence this record is for")
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, db_index=True)
+    error = models.TextField(blank=True, default="")
+    missed_count = models.PositiveIntegerField(default=0)
+    host = models.CharField(max_length=255, blank=True, default="")
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    daemon = models.ForeignKey(
+        "DaemonRecord", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
+    lease_until = models.DateTimeField(null=True, blank=True)
+    task_result_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-scheduled", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "scheduled"], name="akjob_one_run_per_occurrence"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "lease_until"], name="akjob_run_status_lease")]
+        verbose_name = "job run"
+
+    def __str__(self) -> str:
+        return f"{self.job_name or self.job_id} @ {self.scheduled}: {self.status}"
+
+
+class DaemonRecord(models.Model):
+    """One akjobd process, with its heartbeat."""
+
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started = models.DateTimeField()
+    heartbeat = models.DateTimeField(db_index=True)
+    stopped = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-heartbeat"]
+        verbose_name = "akjobd process"
+        verbose_name_plural = "akjobd processes"
+
+    def __str__(self) -> str:
+        return f"akjobd {self.host}:{self.pid}"
+
+
+def last_grid_point(anchor: datetime, every: timedelta, scheduled: datetime) -> datetime:
+    """The latest point of the interval grid ``anchor + k*every`` at or before ``scheduled``."""
+    if scheduled <= anchor:
+        return anchor
+    return anchor + ((scheduled - anchor) // every) * every

@@ -1,0 +1,270 @@
+"""What a schedule is: its sources (when it would run) and its limits (when it may run).
+
+Plain frozen values, validated on construction. A source or limit that is built is valid, so the
+calculator never has to second-guess its input. Errors name the model field the value comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from types import ModuleType
+
+from akjob.schedule.errors import InvalidSchedule
+
+__all__ = [
+    "CronSource",
+    "DatesSource",
+    "IntervalSource",
+    "Limits",
+    "MonthlySource",
+    "Schedule",
+    "Source",
+    "WeeklySource",
+    "validate_cron",
+]
+
+SECOND = timedelta(seconds=1)
+
+
+def _set(
+    field_name: str, values: Iterable[int] | None, low: int, high: int, what: str
+) -> frozenset[int] | None:
+    """``values`` as a frozenset of ints within [low, high], or InvalidSchedule for ``field``."""
+    if values is None:
+        return None
+    try:
+        items = frozenset(values)
+    except TypeError:
+        raise InvalidSchedule(field_name, f"must be a set of {what} numbers") from None
+    if not items:
+        raise InvalidSchedule(field_name, f"must name at least one {what}")
+    for item in sorted(items, key=repr):
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise InvalidSchedule(field_name, f"{item!r} is not a {what} number")
+        if not low <= item <= high:
+            raise InvalidSchedule(field_name, f"{item} is not a {what} ({low}–{high})")
+    return items
+
+
+def _aware(field_name: str, value: object) -> datetime:
+    """``value`` in UTC with the microseconds dropped (the resolution is one second)."""
+    if not isinstance(value, datetime):
+        raise InvalidSchedule(field_name, f"{value!r} is not a datetime")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidSchedule(field_name, f"{value} is a naive datetime; give it a time zone")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def _wall_time(field_name: str, value: object) -> time:
+    if not isinstance(value, time):
+        raise InvalidSchedule(field_name, f"{value!r} is not a time of day")
+    if value.tzinfo is not None:
+        raise InvalidSchedule(
+            field_name, f"{value} carries a time zone; give a wall-clock time, the zone apart"
+        )
+    return value
+
+
+def _zone(field_name: str, value: object) -> tzinfo:
+    if not isinstance(value, tzinfo):
+        raise InvalidSchedule(field_name, f"{value!r} is not a time zone")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class DatesSource:
+    """Runs once at each of ``times`` (aware; kept sorted, in UTC, to the second)."""
+
+    times: tuple[datetime, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.times, datetime | str) or not isinstance(self.times, Iterable):
+            raise InvalidSchedule("dates", "must be a sequence of datetimes")
+        normal = sorted({_aware("dates", t) for t in self.times})
+        object.__setattr__(self, "times", tuple(normal))
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalSource:
+    """Runs at ``anchor + k * every`` for k >= 1: elapsed time, blind to daylight saving time."""
+
+    anchor: datetime
+    every: timedelta
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "anchor", _aware("_last_interval", self.anchor))
+        every = self.every
+        if not isinstance(every, timedelta):
+            raise InvalidSchedule("run_every", f"{every!r} is not a duration")
+        if every <= timedelta(0):
+            raise InvalidSchedule("run_every", f"must be positive, not {every}")
+        if every < SECOND:
+            raise InvalidSchedule("run_every", f"must be at least one second, not {every}")
+        if every % SECOND:
+            raise InvalidSchedule("run_every", f"must be a whole number of seconds, not {every}")
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlySource:
+    """Runs on each of ``days`` (1–31) of every month at wall-clock ``at`` in ``tz``.
+
+    A day that a month lacks (31 in April) is skipped in that month.
+    """
+
+    days: frozenset[int]
+    at: time
+    tz: tzinfo = UTC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", _set("monthly_days", self.days, 1, 31, "day of the month"))
+        _wall_time("monthly_time", self.at)
+        _zone("monthly_time_tz_offset_timedelta", self.tz)
+
+
+@dataclass(frozen=True, slots=True)
+class WeeklySource:
+    """Runs on each of ``days`` (1 = Sunday … 7 = Saturday) at wall-clock ``at`` in ``tz``."""
+
+    days: frozenset[int]
+    at: time
+    tz: tzinfo = UTC
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "days", _set("weekly_days", self.days, 1, 7, "weekday"))
+        _wall_time("weekly_time", self.at)
+        _zone("weekly_time_tz_offset_timedelta", self.tz)
+
+
+def validate_cron(expr: str) -> None:
+    """Raise InvalidSchedule("cron", …) unless ``expr`` is a five-field cron expression.
+
+    Needs the optional ``cronsim`` package (``pip install akjob[cron]``).
+    """
+    if not isinstance(expr, str) or len(expr.split()) != 5:
+        raise InvalidSchedule("cron", f"{expr!r} is not a cron expression of five fields")
+    cronsim = import_cronsim()
+    try:
+        cronsim.CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC))
+    except cronsim.CronSimError as exc:
+        raise InvalidSchedule("cron", f"{expr!r} is not a valid cron expression: {exc}") from exc
+
+
+def import_cronsim() -> ModuleType:
+    """The cronsim module, or ImportError saying how to install it."""
+    try:
+        import cronsim
+    except ImportError as exc:
+        raise ImportError(
+            "cron schedules need the cronsim package: pip install akjob[cron]"
+        ) from exc
+    return cronsim
+
+
+@dataclass(frozen=True, slots=True)
+class CronSource:
+    """Runs when the five-field cron expression ``expr`` matches, read in ``tz``."""
+
+    expr: str
+    tz: tzinfo = UTC
+
+    def __post_init__(self) -> None:
+        validate_cron(self.expr)
+        _zone("timezone", self.tz)
+
+
+Source = DatesSource | IntervalSource | MonthlySource | WeeklySource | CronSource
+_SOURCE_TYPES = (DatesSource, IntervalSource, MonthlySource, WeeklySource, CronSource)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """When runs may happen. None means no limit; every limit is read on local time in ``tz``.
+
+    ``window`` is ``(begin, end)``, both inclusive; begin > end wraps midnight. Weekdays are
+    1 = Sunday … 7 = Saturday. ``date_begin`` and ``date_end`` are inclusive.
+    """
+
+    tz: tzinfo = UTC
+    window: tuple[time, time] | None = None
+    weekdays: frozenset[int] | None = None
+    monthdays: frozenset[int] | None = None
+    months: frozenset[int] | None = None
+    date_begin: date | None = None
+    date_end: date | None = None
+
+    def __post_init__(self) -> None:
+        _zone("active_time_tz_offset_timedelta", self.tz)
+        self._check_window()
+        days = _set("active_weekly_days", self.weekdays, 1, 7, "weekday")
+        object.__setattr__(self, "weekdays", days)
+        days = _set("active_monthly_days", self.monthdays, 1, 31, "day of the month")
+        object.__setattr__(self, "monthdays", days)
+        object.__setattr__(self, "months", _set("active_months", self.months, 1, 12, "month"))
+        for name, value in (("active_date_begin", self.date_begin), ("active_date_end", self.date_end)):
+            if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+                raise InvalidSchedule(name, f"{value!r} is not a date")
+        if self.date_begin and self.date_end and self.date_begin > self.date_end:
+            raise InvalidSchedule(
+                "active_date_begin",
+                f"{self.date_begin} is after active_date_end {self.date_end}",
+            )
+
+    def _check_window(self) -> None:
+        if self.window is None:
+            return
+        try:
+            begin, end = self.window
+        except (TypeError, ValueError):
+            raise InvalidSchedule("active_time_begin", "the window must be (begin, end)") from None
+        if begin is None and end is None:
+            object.__setattr__(self, "window", None)
+            return
+        if begin is None:
+            raise InvalidSchedule("active_time_begin", "is required when active_time_end is set")
+        if end is None:
+            raise InvalidSchedule("active_time_end", "is required when active_time_begin is set")
+        _wall_time("active_time_begin", begin)
+        _wall_time("active_time_end", end)
+        object.__setattr__(self, "window", (begin, end))
+
+    @property
+    def unlimited(self) -> bool:
+        """True when no limit is set at all."""
+        return (
+            self.window is None
+            and self.weekdays is None
+            and self.monthdays is None
+            and self.months is None
+            and self.date_begin is None
+            and self.date_end is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A job's run times: the union of ``sources``, filtered by ``limits``.
+
+    ``remaining`` is how many runs are left (run_count_limit − run count), None for no limit.
+    """
+
+    sources: tuple[Source, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    enabled: bool = True
+    remaining: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sources, tuple | list):
+            raise InvalidSchedule("sources", "must be a tuple of sources")
+        for source in self.sources:
+            if not isinstance(source, _SOURCE_TYPES):
+                raise InvalidSchedule("sources", f"{source!r} is not a schedule source")
+        object.__setattr__(self, "sources", tuple(self.sources))
+        if not isinstance(self.limits, Limits):
+            raise InvalidSchedule("limits", f"{self.limits!r} is not a Limits")
+        remaining = self.remaining
+        if remaining is not None and (
+            isinstance(remaining, bool) or not isinstance(remaining, int) or remaining < 0
+        ):
+            raise InvalidSchedule("run_count_limit", f"runs left must be 0 or more, not {remaining}")

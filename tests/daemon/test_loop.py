@@ -1,0 +1,280 @@
+"""The daemon's loop step and claim/outcome logic, with a clock moved by hand (no sleeping, no
+forking: runs execute inline)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from akjob.daemon import claim as claims
+from akjob.daemon.execute import InlineExecutor
+from akjob.daemon.loop import Daemon
+from akjob.models import DaemonRecord, Job, JobRun
+from akjob.testing import FakeClock
+from tests.daemon import jobcode
+
+pytestmark = pytest.mark.django_db
+T0 = datetime(2027, 6, 7, 10, 0, 0, tzinfo=UTC)
+Status = JobRun.Status
+
+
+@pytest.fixture
+def clock(time_machine):
+    time_machine.move_to(T0, tick=False)
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def daemon(clock):
+    return Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
+
+
+def make(code=None, **fields) -> Job:
+    job = Job(name=fields.pop("name", "job"), **fields)
+    job.job_code_object = code or jobcode.Counter()
+    job.save(now=T0)
+    return Job.objects.get(pk=job.pk)
+
+
+def runs(job: Job) -> list[tuple[datetime, str]]:
+    return [(r.scheduled, r.status) for r in JobRun.objects.filter(job=job).order_by("scheduled")]
+
+
+def test_nothing_due_sleeps_until_the_next_run(daemon, clock):
+    make(run_every=timedelta(minutes=5))
+    assert daemon.run_once(clock.now()) == 1.0  # capped at the poll interval
+    clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.25))
+    assert daemon.run_once(clock.now()) == pytest.approx(0.25)
+
+
+def test_due_job_runs_once_and_counts(daemon, clock):
+    job = make(run_every=timedelta(minutes=5))
+    clock.set(T0 + timedelta(minutes=5))
+    daemon.run_once(clock.now())
+    daemon.run_once(clock.now())
+    job.refresh_from_db()
+    assert job._run_count == 1 and job._job_running is False
+    assert job._next_run == T0 + timedelta(minutes=10)
+    assert job._last_interval == T0 + timedelta(minutes=5)
+    assert job._last_run == T0 + timedelta(minutes=5)
+    assert runs(job) == [(T0 + timedelta(minutes=5), Status.SUCCEEDED)]
+    assert job.job_code_object.count == 1  # the code object's state was saved back
+
+
+def test_code_changes_to_ownjob_persist(daemon, clock):
+    job = make(jobcode.Rename(), run_every=timedelta(seconds=10), name="r")
+    for step in (1, 2):
+        clock.set(T0 + timedelta(seconds=10 * step))
+        daemon.run_once(clock.now())
+    assert Job.objects.get(pk=job.pk).name == "r!!"
+
+
+def test_failure_is_recorded_and_the_schedule_goes_on(daemon, clock):
+    job = make(jobcode.Boom(), run_every=timedelta(seconds=10))
+    other = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(job=job)
+    assert run.status == Status.FAILED and "boom from the job" in run.error
+    assert "RuntimeError" in run.error
+    assert JobRun.objects.get(job=other).status == Status.SUCCEEDED
+    job.refresh_from_db()
+    assert job._next_run == T0 + timedelta(seconds=20) and job._run_count == 1
+
+
+def test_system_exit_in_job_is_a_failure(daemon, clock):
+    job = make(jobcode.Exit(), run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    assert "SystemExit" in JobRun.objects.get(job=job).error
+
+
+def test_missed_occurrences_coalesce_into_one_run(daemon, clock):
+    job = make(run_every=timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=72, minutes=30))  # daemon was off for three days
+    daemon.run_once(clock.now())
+    daemon.run_once(clock.now())
+    job.refresh_from_db()
+    (run,) = JobRun.objects.filter(job=job)
+    assert (run.scheduled, run.status, run.missed_count) == (
+        T0 + timedelta(hours=1),
+        Status.SUCCEEDED,
+        71,
+    )
+    assert job._run_count == 1
+    assert job._next_run == T0 + timedelta(hours=73)
+    assert job._last_interval == T0 + timedelta(hours=1)
+
+
+def test_misfire_grace_records_one_missed_row(daemon, clock):
+    job = make(run_every=timedelta(hours=1), misfire_grace=timedelta(minutes=10))
+    clock.set(T0 + timedelta(hours=72, minutes=30))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    assert (run.status, run.missed_count) == (Status.MISSED, 72)
+    job.refresh_from_db()
+    assert job._run_count == 0 and job._next_run == T0 + timedelta(hours=73)
+
+
+@pytest.mark.parametrize("late,status", [(45, Status.SUCCEEDED), (61, Status.MISSED)])
+def test_late_within_and_beyond_grace(daemon, clock, late, status):
+    job = make(run_every=timedelta(hours=1), misfire_grace=timedelta(seconds=60))
+    clock.set(T0 + timedelta(hours=1, seconds=late))
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(job=job)
+    assert run.status == status
+    assert run.scheduled == T0 + timedelta(hours=1)
+    if status == Status.SUCCEEDED:
+        assert run.started == T0 + timedelta(hours=1, seconds=late)
+
+
+def test_clock_stepping_back_does_not_rerun(daemon, clock):
+    job = make(run_every=timedelta(hours=1))
+    clock.set(T0 + timedelta(hours=1))
+    daemon.run_once(clock.now())
+    clock.set(T0 + timedelta(minutes=55))
+    daemon.run_once(clock.now())
+    assert len(runs(job)) == 1
+
+
+def test_overlapping_occurrence_is_skipped_and_recorded(daemon, clock):
+    job = make(run_every=timedelta(seconds=60))
+    Job.objects.filter(pk=job.pk).update(_job_running=True)
+    clock.set(T0 + timedelta(seconds=60))
+    daemon.run_once(clock.now())
+    assert runs(job) == [(T0 + timedelta(seconds=60), Status.SKIPPED)]
+    job.refresh_from_db()
+    assert job._run_count == 0 and job._next_run == T0 + timedelta(seconds=120)
+
+
+def test_run_count_limit_stops_scheduling(daemon, clock):
+    job = make(run_every=timedelta(seconds=10), run_count_limit=2)
+    for step in range(1, 5):
+        clock.set(T0 + timedelta(seconds=10 * step))
+        daemon.run_once(clock.now())
+    job.refresh_from_db()
+    assert job._run_count == 2 and job._next_run is None
+    assert len(runs(job)) == 2
+
+
+def test_job_deleting_itself(daemon, clock):
+    job = make(jobcode.DeleteSelf(), run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    assert not Job.objects.filter(pk=job.pk).exists()
+    (run,) = JobRun.objects.all()
+    assert run.status == Status.SUCCEEDED and run.job_id is None
+
+
+def test_deleteme(daemon, clock):
+    job = make(jobcode.DeleteMe(), run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    assert not Job.objects.filter(pk=job.pk).exists()
+
+
+def test_tampered_code_fails_the_run_not_the_daemon(daemon, clock):
+    job = make(run_every=timedelta(seconds=10))
+    other = make(run_every=timedelta(seconds=10))
+    blob = bytearray(bytes(job._job_code))
+    blob[-3] ^= 0xFF
+    Job.objects.filter(pk=job.pk).update(_job_code=bytes(blob))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(job=job)
+    assert run.status == Status.FAILED and "signature" in run.error
+    assert JobRun.objects.get(job=other).status == Status.SUCCEEDED
+
+
+def test_claim_is_exactly_once_between_daemons(clock):
+    job = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
+    b = DaemonRecord.objects.create(host="b", pid=2, started=T0, heartbeat=T0)
+    stale = Job.objects.get(pk=job.pk)  # both daemons read the same due row
+    first = claims.claim(stale, now=clock.now(), daemon=a, lease=60, pid=1)
+    second = claims.claim(stale, now=clock.now(), daemon=b, lease=60, pid=2)
+    assert isinstance(first, claims.Claimed) and second is None
+    assert JobRun.objects.count() == 1
+
+
+def test_finish_is_fenced_by_owner(clock):
+    job = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
+    claimed = claims.claim(Job.objects.get(pk=job.pk), now=clock.now(), daemon=a, lease=60, pid=1)
+    assert claims.interrupt([claimed.run_id], reason="lease expired", now=clock.now()) == 1
+    assert not claims.finish(claimed, daemon=a, status=Status.SUCCEEDED, error="", now=T0)
+    run = JobRun.objects.get(pk=claimed.run_id)
+    assert run.status == Status.INTERRUPTED
+    assert Job.objects.get(pk=job.pk)._run_count == 1
+
+
+def test_stale_lease_is_interrupted_only_after_grace(daemon, clock):
+    job = make(run_every=timedelta(seconds=10))
+    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
+    clock.set(T0 + timedelta(seconds=10))
+    claimed = claims.claim(
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
+    )
+    clock.set(T0 + timedelta(seconds=75))  # lease ran out at 70 s, grace not yet over
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
+    clock.advance(30)
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(pk=claimed.run_id)
+    assert run.status == Status.INTERRUPTED and "heartbeat" in run.error
+    job.refresh_from_db()
+    assert job._job_running is False and job._run_count == 1
+
+
+def test_dead_local_daemon_is_recovered_at_start(clock):
+    job = make(run_every=timedelta(seconds=10))
+    dead = DaemonRecord.objects.create(host=claims.HOST, pid=2**22 + 7, started=T0, heartbeat=T0)
+    clock.set(T0 + timedelta(seconds=10))
+    claimed = claims.claim(
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=dead, lease=60, pid=9
+    )
+    daemon = Daemon(clock=clock, executor=InlineExecutor())
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(pk=claimed.run_id)
+    assert run.status == Status.INTERRUPTED and "died" in run.error
+    assert DaemonRecord.objects.get(pk=dead.pk).stopped is not None
+
+
+def test_runs_are_pruned_per_job(daemon, clock, settings):
+    settings.AKJOB_RUNS_KEPT = 3
+    job = make(run_every=timedelta(seconds=10))
+    for step in range(1, 7):
+        clock.set(T0 + timedelta(seconds=10 * step))
+        daemon.run_once(clock.now())
+    assert [s for s, _ in runs(job)] == [T0 + timedelta(seconds=10 * k) for k in (4, 5, 6)]
+    assert Job.objects.get(pk=job.pk)._run_count == 6
+
+
+def test_signals_are_sent(daemon, clock):
+    from akjob.signals import run_finished, run_started
+
+    seen = []
+    run_started.connect(lambda sender, run, **kw: seen.append(("start", run.status)), weak=False)
+    run_finished.connect(lambda sender, run, **kw: seen.append(("end", run.status)), weak=False)
+    try:
+        make(run_every=timedelta(seconds=10))
+        clock.set(T0 + timedelta(seconds=10))
+        daemon.run_once(clock.now())
+    finally:
+        run_started.receivers.clear()
+        run_finished.receivers.clear()
+    assert seen == [("start", Status.RUNNING), ("end", Status.SUCCEEDED)]
+
+
+def test_edit_while_due_is_not_reverted(daemon, clock):
+    job = make(run_every=timedelta(seconds=10), name="before")
+    user = Job.objects.get(pk=job.pk)
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    user.name = "after"
+    user.save()
+    fresh = Job.objects.get(pk=job.pk)
+    assert fresh.name == "after" and fresh._run_count == 1

@@ -1,0 +1,137 @@
+"""Job code objects: pickled, signed, verified before unpickling (SPEC S2, S7; cases 26, 27)."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import override_settings
+
+from akjob import codeobjects
+from akjob.exceptions import InvalidJobCode, JobCodeError, SignatureError
+from akjob.models import Job, JobCallable
+
+pytestmark = pytest.mark.django_db
+
+
+class NoRun:
+    pass
+
+
+class Canary:
+    """Unpickling this writes a file: proof that a payload was executed."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.path), "pwned"))
+
+
+def _gen():
+    yield 1
+
+
+class Holder:
+    def __init__(self):
+        self.f = io.StringIO()
+
+    def method(self):
+        return 1
+
+
+@pytest.mark.parametrize(
+    "obj,words",
+    [
+        (JobCallable(lambda: 1), "cannot be pickled"),
+        (JobCallable(_gen()), "cannot be pickled"),
+        (JobCallable(Holder().method), "cannot be pickled"),
+        (JobCallable(print, open(__file__)), "cannot be pickled"),  # noqa: SIM115
+        (NoRun(), "run(ownjob)"),
+    ],
+    ids=["lambda", "generator", "bound method of unpicklable", "open file", "no run"],
+)
+def test_unstorable_code_objects_are_refused_at_assignment(obj, words):
+    job = Job(name="x")
+    with pytest.raises(InvalidJobCode) as info:
+        job.job_code_object = obj
+    assert isinstance(info.value, ValidationError)
+    assert words in info.value.message_dict["job_code_object"][0]
+    assert job._job_code is None
+    assert Job.objects.count() == 0
+
+
+def test_closure_refused():
+    def outer():
+        x = 1
+
+        def inner():
+            return x
+
+        return inner
+
+    with pytest.raises(InvalidJobCode):
+        Job(name="x").job_code_object = JobCallable(outer())
+
+
+def _stored_job(obj) -> Job:
+    job = Job.objects.create(name="x")
+    job.job_code_object = obj
+    job.save()
+    return Job.objects.get(pk=job.pk)
+
+
+def test_flipped_byte_is_refused():
+    job = _stored_job(JobCallable(print, "hello"))
+    blob = bytearray(bytes(job._job_code))
+    blob[-5] ^= 0x01
+    Job.objects.filter(pk=job.pk).update(_job_code=bytes(blob))
+    with pytest.raises(SignatureError, match="signature"):
+        _ = Job.objects.get(pk=job.pk).job_code_object
+
+
+def test_malicious_payload_is_never_unpickled(tmp_path):
+    canary = tmp_path / "canary"
+    job = _stored_job(JobCallable(print, "hello"))
+    version, mac, _ = codeobjects.split(job._job_code)
+    forged = b":".join([b"akjob", b"1", version, mac, pickle.dumps(Canary(str(canary)))])
+    Job.objects.filter(pk=job.pk).update(_job_code=forged)
+    with pytest.raises(SignatureError):
+        _ = Job.objects.get(pk=job.pk).job_code_object
+    assert not canary.exists()
+    # A raw pickle without akjob's format is refused too.
+    Job.objects.filter(pk=job.pk).update(_job_code=pickle.dumps(Canary(str(canary))))
+    with pytest.raises(SignatureError, match="format"):
+        _ = Job.objects.get(pk=job.pk).job_code_object
+    assert not canary.exists()
+
+
+def test_old_key_verifies_through_fallbacks():
+    with override_settings(SECRET_KEY="old-key"):
+        job = _stored_job(JobCallable(print, "hello"))
+    with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=["old-key"]):
+        assert Job.objects.get(pk=job.pk).job_code_object == JobCallable(print, "hello")
+    with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=[]):
+        with pytest.raises(SignatureError):
+            _ = Job.objects.get(pk=job.pk).job_code_object
+
+
+def test_payload_from_another_python_is_reported_incompatible():
+    other = b"2.7"
+    data = b"\x80\x05not a pickle"
+    message = codeobjects.FORMAT + b":" + other + b":" + data
+    mac = codeobjects._mac(message, "akjob-tests-not-secret")
+    blob = b":".join([b"akjob", b"1", other, mac, data])
+    with pytest.raises(JobCodeError, match=r"Python 2\.7.*incompatible"):
+        codeobjects.loads(blob)
+    assert codeobjects.PYTHON == f"{sys.version_info[0]}.{sys.version_info[1]}".encode()
+
+
+def test_dotted_path_callable_resolves_at_run_time():
+    code = JobCallable("os.path.join", "a", "b")
+    assert code.run() == "a/b"
+    assert "os.path.join" in repr(code)

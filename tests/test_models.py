@@ -1,0 +1,159 @@
+"""The Job model's API (SPEC S2): *_list properties, saves of changed fields, next run times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from akjob.models import DayOfMonth, DayOfWeek, Job, JobCallable, Months
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2027, 6, 7, 9, 0, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture(autouse=True)
+def clock(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+def test_day_tables_are_filled_by_the_migration():
+    assert list(DayOfMonth.objects.values_list("day", flat=True)) == list(range(1, 32))
+    assert list(DayOfWeek.objects.values_list("day", flat=True)) == list(range(1, 8))
+    assert list(Months.objects.values_list("month", flat=True)) == list(range(1, 13))
+    assert str(DayOfWeek.objects.get(day=1)) == "Sunday"
+    assert str(Months.objects.get(month=2)) == "February"
+
+
+def test_list_properties_on_an_unsaved_job_are_applied_at_save():
+    job = Job(name="weekly", weekly_time=time(6, 0))
+    job.weekly_days_list = [6, DayOfWeek.objects.get(day=2), 2]
+    assert job.weekly_days_list == [2, 6]
+    assert job.pk is None
+    job.save()
+    fresh = Job.objects.get(pk=job.pk)
+    assert fresh.weekly_days_list == [2, 6]
+    assert sorted(d.pk for d in fresh.weekly_days.all()) == [2, 6]
+    assert fresh._next_run == datetime(2027, 6, 11, 6, 0, tzinfo=UTC)  # Friday
+
+
+def test_list_methods_on_the_returned_list_change_nothing():
+    job = Job(name="m", monthly_time=time(1, 0))
+    job.monthly_days_list = [1]
+    job.save()
+    days = job.monthly_days_list
+    days.append(15)
+    assert job.monthly_days_list == [1]
+    assert Job.objects.get(pk=job.pk).monthly_days_list == [1]
+
+
+def test_manager_changes_reschedule():
+    job = Job.objects.create(name="m", monthly_time=time(1, 0), monthly_days_list=[1])
+    assert job._next_run == datetime(2027, 7, 1, 1, 0, tzinfo=UTC)
+    job.monthly_days.add(8)
+    assert Job.objects.get(pk=job.pk)._next_run == datetime(2027, 6, 8, 1, 0, tzinfo=UTC)
+    job.dates.create(job_datetime=datetime(2027, 6, 7, 12, 0, tzinfo=UTC))
+    assert Job.objects.get(pk=job.pk)._next_run == datetime(2027, 6, 7, 12, 0, tzinfo=UTC)
+    job.dates.all().delete()
+    assert Job.objects.get(pk=job.pk)._next_run == datetime(2027, 6, 8, 1, 0, tzinfo=UTC)
+
+
+def test_save_writes_only_changed_fields():
+    job = Job.objects.create(name="a", run_every=timedelta(minutes=5))
+    user_copy = Job.objects.get(pk=job.pk)
+    # The daemon counts a run meanwhile.
+    Job.objects.filter(pk=job.pk).update(_run_count=7, _last_run=NOW)
+    user_copy.name = "renamed"
+    with CaptureQueriesContext(connection) as queries:
+        user_copy.save()
+    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1 and '"name"' in updates[0] and "_run_count" not in updates[0]
+    fresh = Job.objects.get(pk=job.pk)
+    assert (fresh.name, fresh._run_count, fresh._last_run) == ("renamed", 7, NOW)
+
+
+def test_unchanged_save_writes_nothing():
+    job = Job.objects.create(name="a", run_every=timedelta(minutes=5))
+    job = Job.objects.get(pk=job.pk)
+    with CaptureQueriesContext(connection) as queries:
+        job.save()
+    assert not [q for q in queries if q["sql"].startswith(("UPDATE", "INSERT"))]
+
+
+def test_schedule_edit_reschedules_from_fresh_housekeeping():
+    job = Job.objects.create(name="a", run_every=timedelta(minutes=5), run_count_limit=10)
+    stale = Job.objects.get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(_run_count=10)
+    stale.run_count_limit = 11
+    stale.save()
+    fresh = Job.objects.get(pk=job.pk)
+    assert fresh._run_count == 10
+    assert fresh._next_run == NOW + timedelta(minutes=5)
+    assert stale.upcoming(5) == [NOW + timedelta(minutes=5)]
+
+
+def test_disable_clears_next_run_and_enable_restores_it():
+    job = Job.objects.create(name="a", run_every=timedelta(minutes=5))
+    job.job_enabled = False
+    job.save()
+    assert Job.objects.get(pk=job.pk)._next_run is None
+    job.job_enabled = True
+    job.save()
+    assert Job.objects.get(pk=job.pk)._next_run == NOW + timedelta(minutes=5)
+
+
+def test_interval_anchor_aligns_the_grid():
+    job = Job(name="quarter", run_every=timedelta(minutes=15))
+    job._last_interval = datetime(2027, 1, 1, tzinfo=UTC)
+    job.save()
+    assert job.upcoming(3, after=datetime(2027, 6, 7, 9, 7, tzinfo=UTC)) == [
+        datetime(2027, 6, 7, 9, 15, tzinfo=UTC),
+        datetime(2027, 6, 7, 9, 30, tzinfo=UTC),
+        datetime(2027, 6, 7, 9, 45, tzinfo=UTC),
+    ]
+
+
+def test_next_run_on_unsaved_job_does_not_write():
+    job = Job(name="x", run_every=timedelta(hours=1))
+    assert job.next_run() == NOW + timedelta(hours=1)
+    assert job._next_run == NOW + timedelta(hours=1)
+    assert Job.objects.count() == 0
+
+
+def test_upcoming_never_changes_the_job():
+    job = Job.objects.create(name="x", run_every=timedelta(hours=1))
+    with CaptureQueriesContext(connection) as queries:
+        runs = job.upcoming(5, after=NOW + timedelta(days=1))
+    assert not [q for q in queries if not q["sql"].startswith("SELECT")]
+    assert runs[0] == NOW + timedelta(days=1, hours=1)
+    assert all(r.tzinfo is UTC or r.utcoffset() == timedelta(0) for r in runs)
+
+
+def test_str_shows_name_run_count_and_next_run():
+    job = Job.objects.create(name="Report", run_every=timedelta(hours=1), run_count_limit=5)
+    assert str(job) == f"Report (id {job.pk}): runs 0/5, next 2027-06-07 10:00:00 UTC"
+
+
+def test_timezone_job():
+    job = Job(name="denver", timezone="America/Denver", weekly_time=time(22, 0))
+    job.weekly_days_list = [2, 3, 4, 5, 6]
+    job.save()
+    # Monday 22:00 MDT = Tuesday 04:00 UTC.
+    assert job._next_run == datetime(2027, 6, 8, 4, 0, tzinfo=UTC)
+
+
+def test_cron_job():
+    job = Job.objects.create(name="cron", cron="30 4 * * 1", timezone="America/Denver")
+    assert job._next_run == datetime(2027, 6, 14, 10, 30, tzinfo=UTC)
+
+
+def test_code_object_state_round_trip():
+    job = Job.objects.create(name="code")
+    job.job_code_object = JobCallable("builtins.print", "hi")
+    job.save()
+    fresh = Job.objects.get(pk=job.pk)
+    assert fresh.job_code_object == JobCallable("builtins.print", "hi")
+    assert fresh.job_code_object is fresh.job_code_object
