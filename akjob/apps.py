@@ -23,3 +23,9 @@ class AkjobConfig(AppConfig):
             "active_months",
         ):
             m2m_changed.connect(signals.on_days_changed, sender=getattr(models.Job, field).through)
+
+        from akjob import checks
+        from akjob.daemon import autostart
+
+        checks.register()
+        autostart.maybe_autostart()  # never in tests, migrations or other commands; see docs

@@ -87,8 +87,8 @@ def dumps(obj: Any) -> bytes:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # pickle raises many types: PicklingError, TypeError, AttributeError
         raise InvalidJobCode(f"the job code object cannot be pickled: {exc}") from exc
-    body = PYTHON + b":" + data
-    return b":".join([MAGIC, FORMAT, _mac(FORMAT + b":" + body, settings.SECRET_KEY), body])
+    mac = _mac(FORMAT + b":" + PYTHON + b":" + data, settings.SECRET_KEY)
+    return b":".join([MAGIC, FORMAT, PYTHON, mac, data])
 
 
 def split(blob: bytes | memoryview) -> tuple[bytes, bytes, bytes]:
@@ -112,12 +112,12 @@ def verify(blob: bytes | memoryview) -> bool:
 
 def loads(blob: bytes | memoryview) -> Any:
     """Verify, then unpickle, a stored job code object."""
+    version, _mac_, data = split(blob)
     if not verify(blob):
         raise SignatureError(
             "the job code object's signature does not verify (tampered with, or signed with "
             "another SECRET_KEY); it was not unpickled"
         )
-    version, _mac_, data = split(blob)
     try:
         return pickle.loads(data)  # noqa: S301 - the signature was verified above
     except Exception as exc:

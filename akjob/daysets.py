@@ -2,7 +2,8 @@
 
 Each is a plain-list view of a many-to-many set (or of the job's dates). Reading returns a new
 sorted list, so list methods on it change nothing; assigning validates at once and is applied when
-the job is saved, which also works on a job that has no primary key yet.
+the job is saved, which also works on a job that has no primary key yet. They subclass
+``property`` so that Django accepts them as keyword arguments (``Job(weekly_days_list=[2])``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ def _saved(instance: Any) -> bool:
     return instance.pk is not None and not instance._state.adding
 
 
-class DaySetProperty:
+class DaySetProperty(property):
     """A list of ints over a many-to-many field to DayOfMonth, DayOfWeek or Months."""
 
     def __init__(self, field: str, low: int, high: int, what: str) -> None:
+        super().__init__()
         self.field, self.low, self.high, self.what = field, low, high, what
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -69,7 +71,7 @@ class DaySetProperty:
         getattr(instance, self.field).set(values)
 
 
-class DatesListProperty:
+class DatesListProperty(property):
     """``dates_list``: the job's run dates (``JobDates.job_datetime``) as a sorted list."""
 
     field = "dates"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import pickle
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -38,7 +38,7 @@ def _gen():
 
 class Holder:
     def __init__(self):
-        self.f = io.StringIO()
+        self.lock = threading.Lock()
 
     def method(self):
         return 1
@@ -48,7 +48,7 @@ class Holder:
     "obj,words",
     [
         (JobCallable(lambda: 1), "cannot be pickled"),
-        (JobCallable(_gen()), "cannot be pickled"),
+        (JobCallable(print, _gen()), "cannot be pickled"),
         (JobCallable(Holder().method), "cannot be pickled"),
         (JobCallable(print, open(__file__)), "cannot be pickled"),  # noqa: SIM115
         (NoRun(), "run(ownjob)"),

@@ -88,8 +88,8 @@ class Daemon:
         if self._last_heartbeat is None or mono - self._last_heartbeat >= self.heartbeat_every:
             self.heartbeat(now, lag=mono - (self._last_heartbeat or mono))
             self._last_heartbeat = mono
-        if not self.stopping:
-            self.dispatch(now)
+        if not self.stopping and self.dispatch(now):
+            self.reap(now)  # runs that ended at once (or ran inline) are recorded now
         return self.sleep_for(now)
 
     def dispatch(self, now: datetime) -> int:

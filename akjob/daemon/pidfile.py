@@ -84,6 +84,11 @@ class LockFile:
         exc.path = self.path  # type: ignore[attr-defined]
         return exc
 
+    def adopt(self) -> None:
+        """Make this process the owner of a lock it inherited across ``fork``."""
+        self.fileno()
+        self._owner = os.getpid()
+
     def write_pid(self, pid: int | None = None) -> None:
         """Write ``pid`` (default: this process) into the locked file."""
         fd = self.fileno()
@@ -137,7 +142,7 @@ class PidFile(LockFile):
 
     def __enter__(self) -> PidFile:
         self.acquire()
-        self._owner = os.getpid()
+        self.adopt()
         self.write_pid()
         self.keep_from_children()
         return self

@@ -202,7 +202,10 @@ class Limits:
         days = _set("active_monthly_days", self.monthdays, 1, 31, "day of the month")
         object.__setattr__(self, "monthdays", days)
         object.__setattr__(self, "months", _set("active_months", self.months, 1, 12, "month"))
-        for name, value in (("active_date_begin", self.date_begin), ("active_date_end", self.date_end)):
+        for name, value in (
+            ("active_date_begin", self.date_begin),
+            ("active_date_end", self.date_end),
+        ):
             if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
                 raise InvalidSchedule(name, f"{value!r} is not a date")
         if self.date_begin and self.date_end and self.date_begin > self.date_end:
@@ -267,4 +270,6 @@ class Schedule:
         if remaining is not None and (
             isinstance(remaining, bool) or not isinstance(remaining, int) or remaining < 0
         ):
-            raise InvalidSchedule("run_count_limit", f"runs left must be 0 or more, not {remaining}")
+            raise InvalidSchedule(
+                "run_count_limit", f"runs left must be 0 or more, not {remaining}"
+            )

@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 SECOND = timedelta(seconds=1)
 DAY = 86400
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EPOCH_NAIVE = datetime(1970, 1, 1)
 EPOCH_DAY = date(1970, 1, 1).toordinal()
 #: The last instant the engine reports: late enough for anyone, early enough that local times
 #: and zone offsets stay inside ``datetime``'s range.
@@ -66,10 +65,13 @@ class Zone:
     ``fixed`` is the offset of a fixed-offset zone (``datetime.timezone``), else None.
     """
 
-    __slots__ = ("tz", "fixed")
+    __slots__ = ("tz", "fixed", "wall_epoch")
 
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
+        # Adding a timedelta to an aware datetime moves its wall clock: wall_epoch + local
+        # seconds is that reading in this zone (fold=0).
+        self.wall_epoch = EPOCH.replace(tzinfo=tz)
         self.fixed: int | None = None
         if isinstance(tz, timezone):
             self.fixed = tz.utcoffset(None) // SECOND
@@ -94,13 +96,13 @@ class Zone:
         """The instant of a wall-clock reading, by the DST rule of this module's docstring."""
         if self.fixed is not None:
             return local - self.fixed
-        naive = EPOCH_NAIVE + timedelta(seconds=local)
-        first = naive.replace(tzinfo=self.tz).utcoffset() // SECOND
+        reading = self.wall_epoch + timedelta(seconds=local)
+        first = reading.utcoffset() // SECOND
         instant = local - first
         if self.offset(instant) == first:
             return instant
         # Skipped: find the first instant whose reading is past ``local`` (the transition).
-        second = naive.replace(tzinfo=self.tz, fold=1).utcoffset() // SECOND
+        second = reading.replace(fold=1).utcoffset() // SECOND
         lo = local - max(first, second) - 1
         hi = local - min(first, second)
         while hi - lo > 1:

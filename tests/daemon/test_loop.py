@@ -212,7 +212,7 @@ def test_finish_is_fenced_by_owner(clock):
 
 
 def test_stale_lease_is_interrupted_only_after_grace(daemon, clock):
-    job = make(run_every=timedelta(seconds=10))
+    job = make(dates_list=[T0 + timedelta(seconds=10)])
     other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     clock.set(T0 + timedelta(seconds=10))
     claimed = claims.claim(
@@ -221,12 +221,32 @@ def test_stale_lease_is_interrupted_only_after_grace(daemon, clock):
     clock.set(T0 + timedelta(seconds=75))  # lease ran out at 70 s, grace not yet over
     daemon.run_once(clock.now())
     assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
-    clock.advance(30)
+    clock.advance(10)  # 85 s: lease + 10 s heartbeat + 10 s grace not yet over
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
+    clock.advance(10)
     daemon.run_once(clock.now())
     run = JobRun.objects.get(pk=claimed.run_id)
     assert run.status == Status.INTERRUPTED and "heartbeat" in run.error
     job.refresh_from_db()
-    assert job._job_running is False and job._run_count == 1
+    assert job._job_running is False and job._run_count == 1 and job._next_run is None
+
+
+def test_a_paused_checker_does_not_reap_live_runs(daemon, clock):
+    job = make(dates_list=[T0 + timedelta(seconds=10)])
+    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
+    clock.set(T0 + timedelta(seconds=5))
+    daemon.run_once(clock.now())  # our heartbeat at 5 s
+    clock.set(T0 + timedelta(seconds=10))
+    claimed = claims.claim(
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
+    )
+    clock.set(T0 + timedelta(seconds=95))  # we were stopped for 90 s: our view is stale
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
+    clock.advance(10)  # a normal step later, the peer's silence is real
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(pk=claimed.run_id).status == Status.INTERRUPTED
 
 
 def test_dead_local_daemon_is_recovered_at_start(clock):

@@ -1,0 +1,154 @@
+"""Django system checks for akjob (``python manage.py check``). The ids are stable:
+
+- ``akjob.E001``: an ``AKJOB_*`` setting has a value akjobd cannot use.
+- ``akjob.E002``: the pid directory cannot be written or created.
+- ``akjob.E003``: the log directory cannot be written or created.
+- ``akjob.W001``: ``USE_TZ`` is off. akjob works in naive local time then, but run times in the
+  hour repeated when daylight saving time ends are ambiguous.
+- ``akjob.W002``: ``AKJOB_DAEMONS`` (how many akjobd processes you run against akjob's database)
+  is above 1 while that database is SQLite, where only one akjobd runs: the others refuse to start.
+
+A process that never runs akjobd (a read-only web container) may silence E002/E003 with
+``SILENCED_SYSTEM_CHECKS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+from akjob.conf import akjob_settings
+
+TAG = "akjob"
+DAEMONS_SETTING = "AKJOB_DAEMONS"
+
+
+def register() -> None:
+    """Register akjob's checks (called from ``AppConfig.ready()``)."""
+    for check in (check_settings, check_directories, check_time_zone, check_sqlite_daemons):
+        checks.register(check, TAG)
+
+
+def check_time_zone(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.USE_TZ:
+        return []
+    return [
+        checks.Warning(
+            "USE_TZ is off: akjob reads and stores run times in the local time of TIME_ZONE, "
+            "where times in the hour repeated when daylight saving time ends are ambiguous.",
+            hint="Set USE_TZ = True (times are then stored in UTC).",
+            id="akjob.W001",
+        )
+    ]
+
+
+def _positive_number(value: Any, *, allow_zero: bool = False) -> bool:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value >= 0 if allow_zero else value > 0
+
+
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "AKJOB_MAX_WORKERS": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
+    "AKJOB_RUNS_KEPT": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+        "an int >= 0",
+    ),
+    "AKJOB_HEARTBEAT": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_LEASE": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_POLL": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_STOP_GRACE": (
+        lambda v: _positive_number(v, allow_zero=True),
+        "a timedelta or number of seconds >= 0",
+    ),
+    "AKJOB_PID_NAME": (
+        lambda v: isinstance(v, str) and v not in {"", ".", ".."} and "/" not in v,
+        "a file name (no directory)",
+    ),
+    DAEMONS_SETTING: (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
+}
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for name, (valid, expected) in _RULES.items():
+        if not hasattr(settings, name):
+            continue
+        value = getattr(settings, name)
+        if not valid(value):
+            errors.append(
+                checks.Error(f"{name} = {value!r} is not {expected}.", id="akjob.E001", obj=name)
+            )
+    return errors
+
+
+def check_directories(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for what, path, check_id, setting in (
+        ("pid directory", akjob_settings.pid_dir, "akjob.E002", "AKJOB_PID_DIR"),
+        ("log directory", akjob_settings.log_dir, "akjob.E003", "AKJOB_LOG_DIR"),
+    ):
+        problem = directory_problem(path)
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"akjobd's {what} {path} {problem}.",
+                    hint=f"Set {setting} (setting or environment variable) to a writable one.",
+                    id=check_id,
+                )
+            )
+    return errors
+
+
+def directory_problem(path: Path) -> str | None:
+    """Why akjobd could not create files in ``path`` (creating it if needed), or None."""
+    path = Path(path).absolute()
+    if path.exists():
+        if not path.is_dir():
+            return "exists and is not a directory"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "is not writable"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable"
+    return None
+
+
+def check_sqlite_daemons(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.db import connections, router
+
+    from akjob.models import Job
+
+    daemons = getattr(settings, DAEMONS_SETTING, 1)
+    if not isinstance(daemons, int) or daemons <= 1:
+        return []
+    alias = router.db_for_write(Job)
+    if connections[alias].vendor != "sqlite":
+        return []
+    return [
+        checks.Warning(
+            f"{DAEMONS_SETTING} = {daemons}, but akjob's database ({alias!r}) is SQLite: only one "
+            "akjobd runs per SQLite database, the others refuse to start.",
+            hint="Run one akjobd, or keep akjob's tables in PostgreSQL or MySQL/MariaDB.",
+            id="akjob.W002",
+        )
+    ]

@@ -1,0 +1,182 @@
+"""akjobd's log files.
+
+akjob logs to ordinary ``logging`` loggers under ``akjob.`` that propagate, so a project's
+``LOGGING`` setting can route them anywhere. Only the daemon process (and the job processes it
+starts) also writes akjob's own files, in the log directory:
+
+- ``akjobd.log``: every ``akjob.*`` logger except the job loggers (``akjob.daemon`` and the rest);
+- ``akjob.job.log``: ``akjob.job`` and the loggers below it;
+- the files named by :class:`akjob.akjob_logger.AkjobLogging` for job code.
+
+A record goes to one akjob file only: the one attached closest to its logger. Files rotate at
+midnight and 15 days are kept. Writing a file from one process only is what keeps rotation sane,
+so nothing here runs at import time or in the web process.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from logging.handlers import TimedRotatingFileHandler
+from pathlib import Path
+from typing import IO, Any
+
+ROOT_LOGGER = "akjob"
+DAEMON_LOGGER = "akjob.daemon"
+JOB_LOGGER = "akjob.job"
+DAEMON_LOG = "akjobd.log"
+JOB_LOG = "akjob.job.log"
+OUT_FILE = "akjobd.out"
+FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
+BACKUP_COUNT = 15
+
+_lock = threading.RLock()
+
+
+class _State:
+    def __init__(self) -> None:
+        self.log_dir: Path | None = None
+        self.handlers: dict[Path, TimedRotatingFileHandler] = {}
+        self.attached: list[tuple[logging.Logger, logging.Handler]] = []
+        self.routes: dict[str, tuple[str, str]] = {}
+        self.level_set: list[logging.Logger] = []
+
+
+_state = _State()
+
+
+class _OneFilePerRecord(logging.Filter):
+    """Let a record into the first akjob file handler that sees it, and no other one.
+
+    Handlers are called from the record's own logger upward, so the file attached closest to the
+    logger wins (``akjob.job.*`` goes to akjob.job.log and not also to akjobd.log).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_akjob_file", None):
+            return False
+        record._akjob_file = True
+        return True
+
+
+class _PerLoggerFormatter(logging.Formatter):
+    """One file, one handler, but each logger routed there may bring its own format."""
+
+    def __init__(self, default: str) -> None:
+        super().__init__(default)
+        self.by_logger: dict[str, logging.Formatter] = {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        name = record.name
+        while name:
+            formatter = self.by_logger.get(name)
+            if formatter is not None:
+                return formatter.format(record)
+            name = name.rpartition(".")[0]
+        return super().format(record)
+
+
+def configure_daemon_logging(
+    log_dir: str | Path, *, stderr: bool = False, level: int = logging.INFO
+) -> list[IO[Any]]:
+    """Attach akjob's file handlers in this process (idempotent); return the open log streams.
+
+    ``stderr`` also echoes every akjob record to standard error (``akjobd run``). The ``akjob``
+    logger gets ``level`` unless the project's LOGGING gave it one.
+    """
+    with _lock:
+        log_dir = Path(log_dir).resolve()
+        if _state.log_dir is not None and _state.log_dir != log_dir:
+            reset()
+        log_dir.mkdir(parents=True, exist_ok=True)
+        _state.log_dir = log_dir
+        root = logging.getLogger(ROOT_LOGGER)
+        if root.level == logging.NOTSET and root not in _state.level_set:
+            root.setLevel(level)
+            _state.level_set.append(root)
+        _attach(root, _file_handler(DAEMON_LOG))
+        _attach(logging.getLogger(JOB_LOGGER), _file_handler(JOB_LOG))
+        for name, (filename, fmt) in _state.routes.items():
+            _route_now(name, filename, fmt)
+        if stderr and not any(getattr(h, "_akjob_stderr", False) for _, h in _state.attached):
+            echo = logging.StreamHandler(sys.stderr)
+            echo.setFormatter(logging.Formatter(FORMAT))
+            echo._akjob_stderr = True  # type: ignore[attr-defined]
+            _attach(root, echo)
+        return open_streams()
+
+
+def is_configured() -> bool:
+    """Whether akjob's log files are written by this process."""
+    return _state.log_dir is not None
+
+
+def route(logger_name: str, filename: str, fmt: str) -> None:
+    """Send ``logger_name`` to ``filename`` in the log directory, in format ``fmt``.
+
+    Remembered until (and applied when) the daemon's logging is configured in this process.
+    """
+    with _lock:
+        _state.routes[logger_name] = (filename, fmt)
+        if _state.log_dir is not None:
+            _route_now(logger_name, filename, fmt)
+
+
+def open_streams() -> list[IO[Any]]:
+    """Streams of every log handler in this process, for python-daemon's ``files_preserve``.
+
+    The project's own file handlers are included, or daemonizing would close their files.
+    """
+    loggers: list[Any] = [logging.getLogger()]
+    loggers += list(logging.Logger.manager.loggerDict.values())
+    streams: list[IO[Any]] = []
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            stream = getattr(handler, "stream", None)
+            if stream is not None and hasattr(stream, "fileno") and stream not in streams:
+                streams.append(stream)
+    return streams
+
+
+def reset() -> None:
+    """Detach and close akjob's handlers (tests, or a change of log directory)."""
+    with _lock:
+        for logger, handler in _state.attached:
+            logger.removeHandler(handler)
+        for handler in _state.handlers.values():
+            handler.close()
+        for logger in _state.level_set:
+            logger.setLevel(logging.NOTSET)
+        routes = _state.routes
+        _state.__init__()  # type: ignore[misc]
+        _state.routes = routes
+
+
+def _file_handler(filename: str) -> TimedRotatingFileHandler:
+    assert _state.log_dir is not None
+    path = (_state.log_dir / filename).resolve()
+    handler = _state.handlers.get(path)
+    if handler is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = TimedRotatingFileHandler(
+            path, when="midnight", backupCount=BACKUP_COUNT, encoding="utf-8"
+        )
+        handler.setFormatter(_PerLoggerFormatter(FORMAT))
+        handler.addFilter(_OneFilePerRecord())
+        _state.handlers[path] = handler
+    return handler
+
+
+def _attach(logger: logging.Logger, handler: logging.Handler) -> None:
+    if handler not in logger.handlers:
+        logger.addHandler(handler)
+        _state.attached.append((logger, handler))
+
+
+def _route_now(logger_name: str, filename: str, fmt: str) -> None:
+    handler = _file_handler(filename)
+    formatter = handler.formatter
+    if isinstance(formatter, _PerLoggerFormatter):
+        formatter.by_logger[logger_name] = logging.Formatter(fmt)
+    _attach(logging.getLogger(logger_name), handler)

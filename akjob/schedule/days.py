@@ -1,0 +1,195 @@
+"""Which calendar days pass a set of day limits, found by arithmetic.
+
+A :class:`DayFilter` answers "the first allowed day at or after this one" by jumping month to
+month, never day by day through a year. Days are proleptic Gregorian ordinals
+(``date.toordinal()``). The Gregorian calendar, weekdays included, repeats every 400 years
+(146 097 days, a whole number of weeks), so a filter that allows no day in one cycle allows none
+ever; :meth:`DayFilter.possible` says so without searching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+#: Days in 400 Gregorian years.
+CYCLE = 146097
+LAST_DAY = date.max.toordinal()
+MONTH_LENGTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+LONGEST = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def weekday(day: int) -> int:
+    """akjob's weekday of an ordinal: 1 = Sunday … 7 = Saturday (ordinal 1 is a Monday)."""
+    return day % 7 + 1
+
+
+def month_length(year: int, month: int) -> int:
+    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+        return 29
+    return MONTH_LENGTH[month]
+
+
+def _meet(a: frozenset[int] | None, b: frozenset[int] | None) -> frozenset[int] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+@dataclass(frozen=True, slots=True)
+class DayFilter:
+    """Days whose weekday, day of month and month are in the sets (None = any), and whose
+    ordinal is within [first, last] (None = unbounded)."""
+
+    weekdays: frozenset[int] | None = None
+    monthdays: tuple[int, ...] | None = None  # sorted
+    months: frozenset[int] | None = None
+    first: int | None = None
+    last: int | None = None
+    # _ahead[w]: days from a day of weekday w to the nearest allowed weekday (derived).
+    _ahead: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.weekdays:
+            ahead = tuple(min((w - day) % 7 for w in self.weekdays) for day in range(8))
+            object.__setattr__(self, "_ahead", ahead)
+
+    @classmethod
+    def of(
+        cls,
+        weekdays: frozenset[int] | None = None,
+        monthdays: frozenset[int] | None = None,
+        months: frozenset[int] | None = None,
+        first: int | None = None,
+        last: int | None = None,
+    ) -> DayFilter:
+        return cls(
+            weekdays, None if monthdays is None else tuple(sorted(monthdays)), months, first, last
+        )
+
+    @property
+    def is_open(self) -> bool:
+        """True when every day passes."""
+        return (
+            self.weekdays is None
+            and self.monthdays is None
+            and self.months is None
+            and self.first is None
+            and self.last is None
+        )
+
+    def meet(self, other: DayFilter) -> DayFilter:
+        """The days that pass both filters."""
+        firsts = [d for d in (self.first, other.first) if d is not None]
+        lasts = [d for d in (self.last, other.last) if d is not None]
+        mine = None if self.monthdays is None else frozenset(self.monthdays)
+        theirs = None if other.monthdays is None else frozenset(other.monthdays)
+        return DayFilter.of(
+            _meet(self.weekdays, other.weekdays),
+            _meet(mine, theirs),
+            _meet(self.months, other.months),
+            max(firsts) if firsts else None,
+            min(lasts) if lasts else None,
+        )
+
+    def shifted(self, days: int) -> DayFilter:
+        """A filter that lets through every day d for which this filter allows d + ``days``.
+
+        Only weekdays and the date range move exactly; days of the month and months are dropped,
+        so the result may let through more days, which is what a pre-filter may do.
+        """
+        weekdays = None
+        if self.weekdays is not None:
+            weekdays = frozenset((w - 1 - days) % 7 + 1 for w in self.weekdays)
+        return DayFilter(
+            weekdays,
+            None,
+            None,
+            None if self.first is None else self.first - days,
+            None if self.last is None else self.last - days,
+        )
+
+    def possible(self) -> bool:
+        """Whether any day passes, ignoring the date range (see the module docstring)."""
+        if self.weekdays is not None and not self.weekdays:
+            return False
+        if self.months is not None and not self.months:
+            return False
+        if self.monthdays is None:
+            return True
+        months = range(1, 13) if self.months is None else self.months
+        return any(day <= LONGEST[month] for month in months for day in self.monthdays)
+
+    def allows(self, day: int) -> bool:
+        if (self.first is not None and day < self.first) or (
+            self.last is not None and day > self.last
+        ):
+            return False
+        if self.weekdays is not None and weekday(day) not in self.weekdays:
+            return False
+        if self.monthdays is None and self.months is None:
+            return True
+        value = date.fromordinal(day)
+        if self.months is not None and value.month not in self.months:
+            return False
+        return self.monthdays is None or value.day in self.monthdays
+
+    def next(self, day: int, last: int) -> int | None:
+        """The first allowed day in [day, last], or None."""
+        if self.first is not None and day < self.first:
+            day = self.first
+        if self.last is not None and self.last < last:
+            last = self.last
+        last = min(last, LAST_DAY)
+        if day > last:
+            return None
+        if self.weekdays is None and self.monthdays is None and self.months is None:
+            return day
+        if not self.possible():
+            return None
+        value = date.fromordinal(day)
+        year, month, start = value.year, value.month, value.day
+        month_first = day - start + 1
+        months = self.months
+        while True:
+            if months is not None and month not in months:
+                later = [m for m in months if m > month]
+                month = min(later) if later else min(months)
+                year += 0 if later else 1
+                if year > 9999:
+                    return None
+                month_first, start = date(year, month, 1).toordinal(), 1
+            elif (found := self._in_month(year, month, start, month_first)) is not None:
+                return found if found <= last else None
+            else:
+                month_first += month_length(year, month)
+                start = 1
+                if month == 12:
+                    year, month = year + 1, 1
+                else:
+                    month += 1
+            if month_first > last:
+                return None
+
+    def _in_month(self, year: int, month: int, start: int, month_first: int) -> int | None:
+        """The first allowed day from day-of-month ``start`` to the month's end, or None."""
+        length = month_length(year, month)
+        weekdays = self.weekdays
+        if self.monthdays is not None:
+            for mday in self.monthdays:
+                if mday > length:
+                    return None
+                if mday >= start:
+                    day = month_first + mday - 1
+                    if weekdays is None or weekday(day) in weekdays:
+                        return day
+            return None
+        if start > length:
+            return None
+        day = month_first + start - 1
+        if weekdays is None:
+            return day
+        shift = self._ahead[weekday(day)]
+        return day + shift if start + shift <= length else None

@@ -1,0 +1,198 @@
+"""The flock pid file: one holder, stale files harmless, pids inside never trusted for liveness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from akjob.daemon.pidfile import LockFile, PidFile, is_running, read_pid, wait_for_pid
+from akjob.exceptions import DaemonAlreadyRunning
+from tests.daemon.project import REPO, alive, wait_until
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from akjob.daemon.pidfile import PidFile
+    with PidFile(sys.argv[1]):
+        print("locked", flush=True)
+        time.sleep(600)
+    """
+)
+
+
+@pytest.fixture
+def pid_path(tmp_path: Path) -> Path:
+    return tmp_path / "run" / "akjobd.pid"
+
+
+@contextmanager
+def holder_process(script: str, path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``script`` with ``path``; yield it and the first line it prints; kill it at the end."""
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        try:
+            yield proc, proc.stdout.readline().strip()
+        finally:
+            proc.kill()
+
+
+def test_enter_locks_writes_pid_and_exit_removes_the_file(pid_path: Path) -> None:
+    with PidFile(pid_path) as pidfile:
+        assert pidfile.held
+        assert pid_path.parent.is_dir()
+        assert read_pid(pid_path) == os.getpid()
+        assert is_running(pid_path)
+    assert not pid_path.exists()
+    assert not is_running(pid_path)
+
+
+def test_second_holder_is_refused_with_the_pid(pid_path: Path) -> None:
+    with PidFile(pid_path):
+        with pytest.raises(DaemonAlreadyRunning) as info:
+            PidFile(pid_path).acquire()
+        assert info.value.pid == os.getpid()
+        assert info.value.path == pid_path
+    PidFile(pid_path).acquire()  # free again once released
+
+
+def test_lock_held_by_another_process(pid_path: Path) -> None:
+    with holder_process(HOLDER, pid_path) as (holder, line):
+        assert line == "locked"
+        assert is_running(pid_path)
+        assert read_pid(pid_path) == holder.pid
+        with pytest.raises(DaemonAlreadyRunning):
+            PidFile(pid_path).acquire()
+
+
+def test_stale_file_of_a_killed_process_is_taken_over(pid_path: Path) -> None:
+    with holder_process(HOLDER, pid_path) as (holder, line):
+        assert line == "locked"
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert pid_path.exists() and read_pid(pid_path) == holder.pid  # left behind
+    assert not is_running(pid_path)
+    with PidFile(pid_path):
+        assert read_pid(pid_path) == os.getpid()
+
+
+def test_live_unrelated_pid_in_an_unlocked_file_does_not_fool_it(pid_path: Path) -> None:
+    pid_path.parent.mkdir(parents=True)
+    pid_path.write_text(f"{os.getppid()}\n")  # a live process, but no akjobd
+    assert alive(os.getppid())
+    assert not is_running(pid_path)
+    with PidFile(pid_path):
+        assert read_pid(pid_path) == os.getpid()
+
+
+@pytest.mark.parametrize("content", ["", "\n", "garbage", "-5", "0", "12x"])
+def test_read_pid_of_bad_content_is_none(pid_path: Path, content: str) -> None:
+    pid_path.parent.mkdir(parents=True)
+    pid_path.write_text(content)
+    assert read_pid(pid_path) is None
+
+
+def test_read_pid_of_missing_file_is_none(pid_path: Path) -> None:
+    assert read_pid(pid_path) is None
+    assert not is_running(pid_path)
+    assert wait_for_pid(pid_path, 0.5) is None
+
+
+def test_acquire_empties_the_file_until_the_pid_is_written(pid_path: Path) -> None:
+    pid_path.parent.mkdir(parents=True)
+    pid_path.write_text("4242424\n")
+    lock = LockFile(pid_path)
+    lock.acquire()
+    try:
+        assert read_pid(pid_path) is None
+        lock.write_pid(1234)
+        assert read_pid(pid_path) == 1234
+    finally:
+        lock.release()
+    lock.release()  # twice is harmless
+
+
+def test_release_leaves_a_file_that_replaced_ours(pid_path: Path) -> None:
+    lock = LockFile(pid_path)
+    lock.acquire()
+    pid_path.unlink()
+    pid_path.write_text("someone else's\n")
+    lock.release()
+    assert pid_path.read_text() == "someone else's\n"
+
+
+def test_detach_keeps_the_lock_for_a_forked_child(pid_path: Path) -> None:
+    """``start`` locks, forks, and the parent lets go of its descriptor: the child holds on."""
+    lock = PidFile(pid_path)
+    lock.acquire()
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - child
+        os.close(read_fd)
+        lock.adopt()
+        lock.write_pid()
+        os.write(write_fd, b"x")
+        signal.pause()
+        os._exit(0)
+    os.close(write_fd)
+    try:
+        lock.detach()
+        assert os.read(read_fd, 1) == b"x"
+        assert is_running(pid_path)
+        assert read_pid(pid_path) == child
+        with pytest.raises(DaemonAlreadyRunning):
+            PidFile(pid_path).acquire()
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(read_fd)
+    assert not is_running(pid_path)
+
+
+def test_forked_children_do_not_inherit_the_daemons_lock(pid_path: Path) -> None:
+    """A job process outliving the daemon must not keep the pid file locked, nor remove it."""
+    with PidFile(pid_path) as pidfile:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - child
+            code = 0 if not pidfile.held else 1
+            pidfile.release()  # must neither unlock nor unlink the parent's file
+            os._exit(code)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert pid_path.exists()
+        assert is_running(pid_path)
+    assert not pid_path.exists()
+
+
+def test_killing_the_holder_frees_the_lock_even_with_a_forked_job_alive(pid_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, sys, time
+        from akjob.daemon.pidfile import PidFile
+        with PidFile(sys.argv[1]):
+            job = os.fork()
+            if job == 0:
+                time.sleep(600)
+                os._exit(0)
+            print(job, flush=True)
+            time.sleep(600)
+        """
+    )
+    with holder_process(script, pid_path) as (holder, line):
+        job = int(line)
+        try:
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait()
+            assert alive(job)
+            wait_until(lambda: not is_running(pid_path), 5, "the lock to be released")
+        finally:
+            os.kill(job, signal.SIGKILL)

@@ -1,0 +1,59 @@
+"""Shorthands for the schedule engine's tests (no Django here)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+from akjob.schedule import (
+    IntervalSource,
+    Limits,
+    MonthlySource,
+    Schedule,
+    Source,
+    WeeklySource,
+    upcoming,
+)
+
+DENVER = ZoneInfo("America/Denver")
+LONDON = ZoneInfo("Europe/London")
+LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
+HAVANA = ZoneInfo("America/Havana")
+KATHMANDU = ZoneInfo("Asia/Kathmandu")
+CHATHAM = ZoneInfo("Pacific/Chatham")
+WEST = timezone(timedelta(hours=-7))
+EAST = timezone(timedelta(hours=5, minutes=30))
+EVERY_DAY = frozenset(range(1, 8))
+MON_FRI = frozenset(range(2, 7))
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def hm(hour: int, minute: int = 0, second: int = 0) -> time:
+    return time(hour, minute, second)
+
+
+def daily(at: time, tz: tzinfo = UTC) -> WeeklySource:
+    return WeeklySource(EVERY_DAY, at, tz)
+
+
+def monthly(days: set[int], at: time, tz: tzinfo = UTC) -> MonthlySource:
+    return MonthlySource(frozenset(days), at, tz)
+
+
+def weekly(days: set[int], at: time, tz: tzinfo = UTC) -> WeeklySource:
+    return WeeklySource(frozenset(days), at, tz)
+
+
+def every(anchor: datetime, **delta: float) -> IntervalSource:
+    return IntervalSource(anchor, timedelta(**delta))
+
+
+def sched(*sources: Source, **limits: object) -> Schedule:
+    return Schedule(tuple(sources), Limits(**limits))  # type: ignore[arg-type]
+
+
+def runs(schedule: Schedule, after: datetime, count: int = 10) -> list[datetime]:
+    return upcoming(schedule, after=after, count=count)

@@ -1,0 +1,149 @@
+"""akjob's log files: written by the daemon process only, one file per record, loggers propagate."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from logging.handlers import TimedRotatingFileHandler
+from pathlib import Path
+
+import pytest
+
+from akjob import log
+from akjob.akjob_logger import AkjobLogging
+
+
+@pytest.fixture(autouse=True)
+def clean_logging() -> Iterator[None]:
+    log.reset()
+    log._state.routes.clear()
+    yield
+    log.reset()
+    log._state.routes.clear()
+    for name in ("akjob.JobTest", "akjob.job.Nested", "akjob.Other"):
+        logging.getLogger(name).handlers.clear()
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_nothing_is_written_until_the_daemon_configures_logging(tmp_path: Path) -> None:
+    logger = AkjobLogging(name="JobTest", logfilename="akjob.job.log").get_logger()
+    logger.warning("in the web process")
+    logging.getLogger("akjob.daemon").warning("no file either")
+    assert not log.is_configured()
+    assert logger.handlers == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_daemon_and_job_loggers_each_get_their_file(tmp_path: Path) -> None:
+    log.configure_daemon_logging(tmp_path)
+    logging.getLogger("akjob.daemon").info("daemon says hi")
+    logging.getLogger("akjob.claim").info("another akjob logger")
+    logging.getLogger("akjob.job").info("job says hi")
+    logging.getLogger("akjob.job.sub").info("job child says hi")
+    for handler in log._state.handlers.values():
+        handler.flush()
+    daemon_log, job_log = lines(tmp_path / "akjobd.log"), lines(tmp_path / "akjob.job.log")
+    assert [line.split("] ", 1)[1] for line in daemon_log] == [
+        "daemon says hi",
+        "another akjob logger",
+    ]
+    assert [line.split("] ", 1)[1] for line in job_log] == ["job says hi", "job child says hi"]
+    assert "INFO akjob.daemon [pid " in daemon_log[0]
+
+
+def test_files_rotate_at_midnight_and_keep_15_days(tmp_path: Path) -> None:
+    log.configure_daemon_logging(tmp_path)
+    handlers = list(log._state.handlers.values())
+    assert {Path(h.baseFilename).name for h in handlers} == {"akjobd.log", "akjob.job.log"}
+    for handler in handlers:
+        assert isinstance(handler, TimedRotatingFileHandler)
+        assert handler.when == "MIDNIGHT"
+        assert handler.backupCount == 15
+
+
+def test_configure_twice_adds_no_second_handler(tmp_path: Path) -> None:
+    log.configure_daemon_logging(tmp_path)
+    log.configure_daemon_logging(tmp_path)
+    assert len(logging.getLogger("akjob").handlers) == 1
+    assert len(logging.getLogger("akjob.job").handlers) == 1
+
+
+def test_akjob_logging_as_in_the_seed(tmp_path: Path) -> None:
+    class JobTest:
+        logger = AkjobLogging(
+            name="JobTest",
+            logfilename="akjob.job.log",
+            format_str=AkjobLogging.multiline_format_str,
+        ).get_logger()
+
+    AkjobLogging(name="JobTest", logfilename="akjob.job.log").get_logger()  # again: no duplicate
+    log.configure_daemon_logging(tmp_path)  # the daemon starts after the class was imported
+    AkjobLogging(name="JobTest", logfilename="akjob.job.log").get_logger()
+    assert JobTest.logger.name == "akjob.JobTest"
+    assert JobTest.logger.propagate
+    assert len(JobTest.logger.handlers) == 1
+    JobTest.logger.info("Working with job named X")
+    logging.getLogger("akjob.job").info("plain job line")
+    for handler in log._state.handlers.values():
+        handler.flush()
+    job_log = lines(tmp_path / "akjob.job.log")
+    assert job_log[1] == "    Working with job named X"  # the multi-line format
+    assert "INFO akjob.JobTest " in job_log[0]
+    assert job_log[2].endswith("] plain job line")
+    assert len(job_log) == 3
+    assert "Working with job named X" not in (tmp_path / "akjobd.log").read_text()
+
+
+def test_akjob_logging_to_its_own_file(tmp_path: Path) -> None:
+    log.configure_daemon_logging(tmp_path)
+    logger = AkjobLogging("Other", "other.log", AkjobLogging.singleline_format_str).get_logger()
+    logger.warning("only here")
+    for handler in log._state.handlers.values():
+        handler.flush()
+    assert lines(tmp_path / "other.log")[0].endswith("] only here")
+    assert "only here" not in (tmp_path / "akjobd.log").read_text()
+
+
+def test_records_still_propagate_to_the_projects_logging(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log.configure_daemon_logging(tmp_path)
+    logger = AkjobLogging(name="job.Nested").get_logger()
+    assert logger.name == "akjob.job.Nested"
+    with caplog.at_level(logging.INFO):
+        logger.info("seen by the project too")
+        logging.getLogger("akjob.daemon").info("daemon line")
+    assert [r.getMessage() for r in caplog.records] == ["seen by the project too", "daemon line"]
+    for handler in log._state.handlers.values():
+        handler.flush()
+    assert len(lines(tmp_path / "akjob.job.log")) == 2  # multi-line format, written once
+
+
+def test_a_level_set_by_the_project_is_kept(tmp_path: Path) -> None:
+    akjob_logger = logging.getLogger("akjob")
+    akjob_logger.setLevel(logging.WARNING)
+    try:
+        log.configure_daemon_logging(tmp_path)
+        assert akjob_logger.level == logging.WARNING
+    finally:
+        akjob_logger.setLevel(logging.NOTSET)
+
+
+def test_stderr_echo_for_the_foreground_daemon(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    streams = log.configure_daemon_logging(tmp_path, stderr=True)
+    assert any(getattr(s, "name", "").endswith("akjobd.log") for s in streams)
+    assert sys.stderr in streams
+    logging.getLogger("akjob.daemon").info("to the terminal")
+    assert "to the terminal" in capsys.readouterr().err
+
+
+def test_akjob_logging_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="name"):
+        AkjobLogging("")
