@@ -266,13 +266,19 @@ class Daemon:
 
 
 def _alive(pid: int) -> bool:
+    """True if process ``pid`` exists and is not a zombie (a killed daemon whose parent never
+    reaped it still has a pid, but it is dead for our purposes)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True  # no /proc: trust kill(0)
 
 
 def _reset_connections() -> None:

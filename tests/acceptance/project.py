@@ -66,7 +66,7 @@ class Project:
         return result
 
     def shell(self, code: str) -> str:
-        return self.manage("shell", "-c", code).stdout
+        return self.manage("shell", "-v", "0", "-c", code).stdout
 
     def sql(self, query: str, *params: Any) -> list[tuple]:
         with sqlite3.connect(self.base / "db.sqlite3", timeout=20) as db:
