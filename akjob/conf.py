@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_LEASE": timedelta(seconds=60),
     "AKJOB_STOP_GRACE": timedelta(seconds=30),
     "AKJOB_POLL": timedelta(seconds=1),
+    "AKJOB_LOOKAHEAD": timedelta(seconds=0.5),
+    "AKJOB_WORKER_MAX_RUNS": 100,
 }
 
 # Environment variables that override the settings (the seed's launch options).
@@ -86,6 +88,14 @@ class _Settings:
     @property
     def poll(self) -> float:
         return _seconds(_get("AKJOB_POLL"))
+
+    @property
+    def worker_max_runs(self) -> int:
+        return max(int(_get("AKJOB_WORKER_MAX_RUNS")), 1)
+
+    @property
+    def lookahead(self) -> float:
+        return _seconds(_get("AKJOB_LOOKAHEAD"))
 
 
 akjob_settings = _Settings()

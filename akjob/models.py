@@ -183,7 +183,6 @@ class Job(models.Model):
 
         if "_code_object" in self.__dict__:  # the code may have changed its own state
             self._job_code = codeobjects.dumps(self.__dict__["_code_object"])
-        validate(self)
         adding = self._state.adding or self.pk is None
         changed = self._changed_fields() if not adding else []
         pending = self._pending_sets()
@@ -191,6 +190,7 @@ class Job(models.Model):
             if not changed and not pending:
                 return
             kwargs["update_fields"] = changed
+        validate(self)
         with transaction.atomic(using=kwargs.get("using")):
             if kwargs.get("update_fields") != []:
                 super().save(*args, **kwargs)

@@ -94,7 +94,12 @@ def claim(
     job: Job, *, now: datetime, daemon: DaemonRecord, lease: float, pid: int
 ) -> Claimed | JobRun | None:
     """Act on one due job. Returns the Claimed run to execute, the skipped/missed record, or None
-    when another daemon (or an edit) got there first."""
+    when another daemon (or an edit) got there first.
+
+    A job due a moment from now may be claimed ahead of time (the daemon's look-ahead): it is then
+    treated exactly as if claimed at its scheduled time, and its process waits for that time.
+    """
+    now = max(now, to_aware(job._next_run))
     decision = decide(job, now=now)
     run = JobRun(
         job_id=job.pk,

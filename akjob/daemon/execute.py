@@ -1,7 +1,7 @@
-"""Running one claimed occurrence in a process of its own.
+"""Running claimed occurrences in worker processes.
 
-The child is forked from the daemon after the daemon closed its database connections, so the two
-never share a socket. It loads the job, verifies and unpickles its code object, calls
+Workers are forked from the daemon after it closed its database connections, so they never share
+a socket. For each run a worker loads the job, verifies and unpickles its code object, calls
 ``run(ownjob=job)``, saves back what the code changed (the code object's own state included) or
 deletes the job when asked to, and writes its outcome to a pipe. Whatever the code does — raise,
 hang, call ``os._exit``, crash the interpreter — the daemon learns it from the pipe, the exit
@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,18 +31,30 @@ Status = JobRun.Status
 ERROR_TAIL = 8000
 
 
-def run_code(job_id: int) -> tuple[str, str]:
-    """Run a job's code object in this process; return (status, error text)."""
-    try:
-        job = Job.objects.get(pk=job_id)
-    except Job.DoesNotExist:
-        return Status.FAILED, "the job was deleted before its run started"
+def load(job_id: int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
+    """The job and its verified code object, or (None, (status, error)) when it cannot run."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return None, (Status.FAILED, "the job was deleted before its run started")
     try:
         code = job.job_code_object
     except JobCodeError as exc:
-        return Status.FAILED, f"job code object refused: {exc}"
+        return None, (Status.FAILED, f"job code object refused: {exc}")
     if code is None:
-        return Status.FAILED, "the job has no job_code_object"
+        return None, (Status.FAILED, "the job has no job_code_object")
+    return job, code
+
+
+def run_code(job_id: int, *, not_before: float | None = None) -> tuple[str, str]:
+    """Run a job's code object in this process; return (status, error text).
+
+    The job is loaded first; the code starts no earlier than ``not_before`` (epoch seconds).
+    """
+    job, code = load(job_id)
+    if job is None:
+        return code
+    if not_before is not None:
+        time.sleep(max(not_before - time.time(), 0.0))
     status, error = Status.SUCCEEDED, ""
     try:
         code.run(ownjob=job)
@@ -59,9 +72,12 @@ def run_code(job_id: int) -> tuple[str, str]:
 
 def save_back(job: Job, code: Any) -> None:
     """Persist the code's changes to ``ownjob`` and to itself; honour ``deleteme``."""
-    if job.pk is None or not Job.objects.filter(pk=job.pk).exists():
-        return  # the code (or someone else) deleted the job: nothing to resurrect
-    if job.deleteme or Job.objects.filter(pk=job.pk, deleteme=True).exists():
+    if job.pk is None:
+        return  # the code deleted its job
+    stored = Job.objects.filter(pk=job.pk).values_list("deleteme", flat=True).first()
+    if stored is None:
+        return  # someone else deleted the job: nothing to resurrect
+    if job.deleteme or stored:
         log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
         job.delete()
         return
@@ -73,35 +89,9 @@ def save_back(job: Job, code: Any) -> None:
             raise  # deleted meanwhile: fine; anything else is a real error
 
 
-def child_main(claimed: Claimed, write_fd: int) -> None:
-    """Entry point of the forked child; never returns."""
-    code = 0
-    try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when runs stop
-        status, error = run_code(claimed.job_id)
-        os.write(write_fd, json.dumps({"status": status, "error": error}).encode())
-    except BaseException:  # noqa: BLE001 - report anything, then leave
-        try:
-            os.write(
-                write_fd, json.dumps({"status": "failed", "error": traceback.format_exc()}).encode()
-            )
-        except OSError:
-            pass
-        code = 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001
-                pass
-        connections.close_all()
-        os._exit(code)
-
-
 @dataclass
 class Child:
-    """A running job process, as the daemon sees it."""
+    """One run in progress, as the daemon sees it: the worker process that runs it."""
 
     claimed: Claimed
     pid: int
@@ -113,34 +103,123 @@ class Child:
     exit_status: int | None = None
 
 
-class ForkExecutor:
-    """Starts each run in a forked child process."""
+@dataclass
+class Worker:
+    pid: int
+    task_fd: int
+    result_fd: int
+    runs: int = 0
+    busy: Child | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+def worker_main(task_fd: int, result_fd: int, max_runs: int) -> None:
+    """Entry point of a worker process: run tasks from the pipe until told to stop; never
+    returns."""
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when runs stop
+        tasks = os.fdopen(task_fd, "rb")
+        for _ in range(max_runs):
+            line = tasks.readline()
+            if not line:
+                break  # the daemon closed the pipe: retire
+            task = json.loads(line)
+            status, error = run_code(task["job"], not_before=task["at"])
+            _flush_std()
+            os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
+    except BaseException:  # noqa: BLE001 - report anything, then leave
+        code = 1
+        traceback.print_exc()
+    finally:
+        _flush_std()
+        connections.close_all()
+        os._exit(code)
+
+
+def _flush_std() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed stream must not hide the outcome
+            pass
+
+
+class PoolExecutor:
+    """Runs each claimed occurrence in a worker process forked from the daemon.
+
+    A worker runs one job at a time and is reused for up to ``max_runs`` runs, then replaced, so
+    a job's leaks do not accumulate; ``max_runs=1`` gives every run a fresh process. A worker
+    whose job hangs past its timeout is killed; one that crashes or exits is replaced; either way
+    only that run is affected.
+    """
+
+    def __init__(self, max_runs: int = 100) -> None:
+        self.max_runs = max_runs
+        self.workers: dict[int, Worker] = {}
+        self.retired: set[int] = set()
+        self.keep_fds: set[int] = set()  # the daemon's own descriptors, closed in workers
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
-        read_fd, write_fd = os.pipe()
-        connections.close_all()  # never share a database socket with the child
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(read_fd)
-            child_main(claimed, write_fd)
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
+        worker = next((w for w in self.workers.values() if w.busy is None), None) or self._fork()
+        task = {"run": claimed.run_id, "job": claimed.job_id, "at": claimed.scheduled.timestamp()}
+        os.write(worker.task_fd, json.dumps(task).encode() + b"\n")
+        worker.runs += 1
         deadline = monotonic + claimed.timeout if claimed.timeout else None
-        return Child(claimed, pid, read_fd, deadline)
+        worker.busy = Child(claimed, worker.pid, worker.result_fd, deadline)
+        return worker.busy
+
+    def _fork(self) -> Worker:
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        connections.close_all()  # never share a database socket with a worker
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the worker
+            os.close(task_w)
+            os.close(result_r)
+            for fd in self._inherited_fds():
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            worker_main(task_r, result_w, self.max_runs)
+        os.close(task_r)
+        os.close(result_w)
+        os.set_blocking(result_r, False)
+        worker = Worker(pid, task_w, result_r)
+        self.workers[pid] = worker
+        return worker
+
+    def _inherited_fds(self) -> set[int]:
+        fds = set(self.keep_fds)
+        for other in self.workers.values():
+            fds.update((other.task_fd, other.result_fd))
+        return fds
 
     def poll(self, child: Child) -> bool:
-        """Collect output; True once the child has exited and been reaped."""
-        _drain(child)
-        pid, status = os.waitpid(child.pid, os.WNOHANG)
-        if pid == 0:
+        """Collect the worker's answer; True once the run is over (answered, or worker gone)."""
+        worker = self.workers.get(child.pid)
+        if worker is None:
+            return True
+        eof = _drain(worker.result_fd, worker.buffer)
+        if b"\n" in worker.buffer:
+            line, _, rest = bytes(worker.buffer).partition(b"\n")
+            worker.buffer = bytearray(rest)
+            child.output.extend(line)
+            worker.busy = None
+            if worker.runs >= self.max_runs:
+                self._retire(worker)
+            return True
+        if not eof:
             return False
-        _drain(child)
-        os.close(child.fd)
+        _, status = os.waitpid(worker.pid, 0)
         child.exit_status = status
+        self._forget(worker)
         return True
 
     def terminate(self, child: Child, *, monotonic: float, kill_after: float) -> None:
-        """SIGTERM, then SIGKILL ``kill_after`` seconds later."""
+        """SIGTERM the run's worker, then SIGKILL ``kill_after`` seconds later."""
         sig = signal.SIGTERM
         if child.terminated_at is None:
             child.terminated_at = monotonic
@@ -153,18 +232,48 @@ class ForkExecutor:
         except ProcessLookupError:
             pass
 
+    def _retire(self, worker: Worker) -> None:
+        self._forget(worker)
+        self.retired.add(worker.pid)
 
-def _drain(child: Child) -> None:
+    def _forget(self, worker: Worker) -> None:
+        self.workers.pop(worker.pid, None)
+        for fd in (worker.task_fd, worker.result_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def reap_retired(self) -> None:
+        """Collect workers that finished their last run (and idle ones told to leave)."""
+        for pid in list(self.retired):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.retired.discard(pid)
+
+    def shutdown(self) -> None:
+        """Send idle workers away (closing their task pipe ends their loop)."""
+        for worker in list(self.workers.values()):
+            if worker.busy is None:
+                self._retire(worker)
+        self.reap_retired()
+
+
+def _drain(fd: int, buffer: bytearray) -> bool:
+    """Read what is available into ``buffer``; True at end of file."""
     while True:
         try:
-            chunk = os.read(child.fd, 65536)
+            chunk = os.read(fd, 65536)
         except BlockingIOError:
-            return
+            return False
         except OSError:
-            return
+            return True
         if not chunk:
-            return
-        child.output.extend(chunk)
+            return True
+        buffer.extend(chunk)
 
 
 def outcome(child: Child) -> tuple[str, str]:
@@ -200,4 +309,10 @@ class InlineExecutor:
         return True
 
     def terminate(self, child: Child, *, monotonic: float, kill_after: float) -> None:
+        return None
+
+    def reap_retired(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
         return None

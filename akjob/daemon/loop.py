@@ -13,12 +13,19 @@ import os
 import select
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError, InterfaceError, close_old_connections, connections
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 
 from akjob.conf import akjob_settings
 from akjob.daemon import claim as claims
 from akjob.daemon.clock import Clock, SystemClock
-from akjob.daemon.execute import Child, ForkExecutor, outcome
+from akjob.daemon.execute import Child, PoolExecutor, outcome
 from akjob.models import DaemonRecord, Job, JobRun
 from akjob.signals import run_finished, run_started
 from akjob.timeutil import to_aware, to_db
@@ -27,7 +34,7 @@ log = logging.getLogger("akjob.daemon")
 Status = JobRun.Status
 PREFETCH = ("dates", "monthly_days", "weekly_days", "active_monthly_days", "active_weekly_days")
 PREFETCH += ("active_months",)
-BATCH = 200
+SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no worker)
 KILL_AFTER = 5.0
 BACKOFF_MAX = 30.0
 
@@ -38,14 +45,15 @@ class Daemon:
         *,
         clock: Clock | None = None,
         max_workers: int | None = None,
-        executor: ForkExecutor | None = None,
+        executor: PoolExecutor | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.max_workers = max_workers or akjob_settings.max_workers
-        self.executor = executor or ForkExecutor()
+        self.executor = executor or PoolExecutor(akjob_settings.worker_max_runs)
         self.lease = akjob_settings.lease
         self.heartbeat_every = akjob_settings.heartbeat
         self.poll = akjob_settings.poll
+        self.lookahead = akjob_settings.lookahead
         self.children: dict[int, Child] = {}
         self.record: DaemonRecord | None = None
         self.stopping = False
@@ -53,6 +61,8 @@ class Daemon:
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
+        if hasattr(self.executor, "keep_fds"):
+            self.executor.keep_fds.update((self._wake_r, self._wake_w))
 
     # -- control ---------------------------------------------------------------------------
 
@@ -75,6 +85,10 @@ class Daemon:
             host=claims.HOST, pid=os.getpid(), started=to_db(now), heartbeat=to_db(now)
         )
         self._last_heartbeat = self.clock.monotonic()
+        if connection.vendor == "sqlite":
+            # Write-ahead logging lets job processes read while the daemon writes.
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA journal_mode=WAL")
         self.recover_dead_local(now)
         log.info("akjobd %s:%s started", claims.HOST, os.getpid())
         return self.record
@@ -93,51 +107,69 @@ class Daemon:
         return self.sleep_for(now)
 
     def dispatch(self, now: datetime) -> int:
-        """Act on every due job: claim and start runs while workers are free; record skips."""
-        started = 0
-        due = Job.objects.due(now).order_by("_next_run").prefetch_related(*PREFETCH)[:BATCH]
-        for job in due:
-            free = self.max_workers - len(self.children)
-            if free <= 0 and not job._job_running:
-                continue  # stays due: it runs when a worker is free, coalesced
-            result = claims.claim(
-                job, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
-            )
-            if isinstance(result, claims.Claimed):
-                self.start(result, now)
-                started += 1
-        return started
+        """Act on due jobs: claim runs while workers are free (jobs due within the look-ahead
+        too, so their processes are ready on time) and record skipped occurrences."""
+        free = self.max_workers - len(self.children)
+        horizon = now + timedelta(seconds=self.lookahead)
+        due = Job.objects.due(horizon).order_by("_next_run").prefetch_related(*PREFETCH)
+        claimed: list[claims.Claimed] = []
+        with transaction.atomic():  # one commit for the whole batch
+            for job in due[: max(free, 0) + SKIP_MARGIN]:
+                if job._job_running and to_aware(job._next_run) > now:
+                    continue  # an overlap is decided when the occurrence is really due
+                if not job._job_running and free <= 0:
+                    continue  # stays due: it runs when a worker is free, coalesced
+                result = claims.claim(
+                    job, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
+                )
+                if isinstance(result, claims.Claimed):
+                    claimed.append(result)
+                    free -= 1
+        for item in claimed:
+            self.start(item)
+        return len(claimed)
 
-    def start(self, claimed: claims.Claimed, now: datetime) -> None:
-        run = JobRun.objects.get(pk=claimed.run_id)
-        run_started.send(sender=Job, run=run)
+    def start(self, claimed: claims.Claimed) -> None:
+        if run_started.has_listeners(Job):
+            run_started.send(sender=Job, run=JobRun.objects.get(pk=claimed.run_id))
         child = self.executor.start(claimed, monotonic=self.clock.monotonic())
-        self.children[child.pid if child.fd >= 0 else -claimed.run_id] = child
-        log.info("job %s run %s started (scheduled %s)", claimed.job_id, run.pk, claimed.scheduled)
+        self.children[claimed.run_id] = child
+        log.info(
+            "job %s run %s started (scheduled %s)",
+            claimed.job_id,
+            claimed.run_id,
+            claimed.scheduled,
+        )
 
     def reap(self, now: datetime) -> int:
         """Record the outcome of every finished run; stop runs past their timeout."""
-        done = 0
+        finished = []
         mono = self.clock.monotonic()
         for key, child in list(self.children.items()):
             if self.executor.poll(child):
                 del self.children[key]
-                self.finish(child, now)
-                done += 1
+                finished.append(child)
             elif child.deadline is not None and mono >= child.deadline:
                 child.timed_out = True
                 self.executor.terminate(child, monotonic=mono, kill_after=KILL_AFTER)
-        return done
+        self.executor.reap_retired()
+        if finished:
+            with transaction.atomic():
+                done = [run for run in (self.finish(child, now) for child in finished) if run]
+            if run_finished.has_listeners(Job):
+                for run in JobRun.objects.filter(pk__in=done):
+                    run_finished.send(sender=Job, run=run)
+        return len(finished)
 
-    def finish(self, child: Child, now: datetime) -> None:
+    def finish(self, child: Child, now: datetime) -> int | None:
+        """Record one run's outcome; its id if this daemon still owned it."""
         status, error = outcome(child)
         claimed = child.claimed
+        log.info("job %s run %s %s", claimed.job_id, claimed.run_id, status)
         if claims.finish(claimed, daemon=self.record, status=status, error=error, now=now):
             claims.prune(claimed.job_id, akjob_settings.runs_kept)
-            run = JobRun.objects.filter(pk=claimed.run_id).first()
-            if run is not None:
-                run_finished.send(sender=Job, run=run)
-        log.info("job %s run %s %s", claimed.job_id, claimed.run_id, status)
+            return claimed.run_id
+        return None
 
     def heartbeat(self, now: datetime, *, lag: float = 0.0) -> None:
         """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""
@@ -187,7 +219,7 @@ class Daemon:
             .first()
         )
         if nxt is not None and len(self.children) < self.max_workers:
-            wait = min(wait, (to_aware(nxt) - now).total_seconds())
+            wait = min(wait, (to_aware(nxt) - now).total_seconds() - self.lookahead)
         mono = self.clock.monotonic()
         for child in self.children.values():
             if child.deadline is not None:
@@ -253,6 +285,7 @@ class Daemon:
                     )
             if self.children:
                 self.wait(0.1)
+        self.executor.shutdown()
         if self.record is not None:
             DaemonRecord.objects.filter(pk=self.record.pk).update(stopped=to_db(self.clock.now()))
         log.info("akjobd %s:%s stopped", claims.HOST, os.getpid())

@@ -44,8 +44,20 @@ def runs(job: Job) -> list[tuple[datetime, str]]:
 def test_nothing_due_sleeps_until_the_next_run(daemon, clock):
     make(run_every=timedelta(minutes=5))
     assert daemon.run_once(clock.now()) == 1.0  # capped at the poll interval
-    clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.25))
+    # It wakes half a second ahead (the look-ahead) to have the job's process ready on time.
+    clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.75))
     assert daemon.run_once(clock.now()) == pytest.approx(0.25)
+
+
+def test_a_job_due_within_the_lookahead_is_claimed_for_its_own_time(daemon, clock):
+    job = make(run_every=timedelta(minutes=5))
+    clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.3))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    assert run.scheduled == run.started == T0 + timedelta(minutes=5)
+    job.refresh_from_db()
+    assert job._next_run == T0 + timedelta(minutes=10)
+    assert job._last_run == T0 + timedelta(minutes=5)
 
 
 def test_due_job_runs_once_and_counts(daemon, clock):

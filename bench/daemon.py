@@ -1,0 +1,125 @@
+"""akjobd's own figures: firing lateness, the cost of one wake-up, idle CPU and memory.
+
+    python bench/daemon.py [--jobs 1000] [--window 10] [--table 100000] [--db sqlite|postgres]
+
+Lateness: N jobs due within a window of seconds, run by a real ``akjobd run``; each job records
+when its code started; lateness = start - scheduled. Wake-up: one ``Daemon.run_once`` with a
+table of M jobs of which 1% are due (database time per wake-up, runs not executed), and the idle
+wake-up. Idle: CPU and RSS of a real akjobd over 10 s with M jobs in the table, none due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.acceptance.project import Project, wait_for  # noqa: E402
+
+SETTINGS_EXTRA = """
+AKJOB_MAX_WORKERS = {workers}
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def make_project(base: Path, db: str, workers: int) -> Project:
+    project = Project(base)
+    settings = base / "acc_settings.py"
+    text = settings.read_text() + SETTINGS_EXTRA.format(workers=workers)
+    if db == "postgres":
+        text += (
+            "\nDATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', "
+            "'NAME': 'akjob_bench', 'USER': 'postgres', 'HOST': '127.0.0.1'}}\n"
+        )
+        subprocess.run(
+            ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "akjob_bench"]
+        )
+        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", "akjob_bench"], check=True)
+    settings.write_text(text)
+    project.manage("migrate", "--noinput")
+    return project
+
+
+CREATE = """
+import random
+from datetime import datetime, timedelta, UTC
+from django.db import transaction
+from akjob.models import Job
+from bench.jobs import Stamp
+start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds={lead})
+code = Stamp({path!r})
+with transaction.atomic():
+    for i in range({jobs}):
+        when = start + timedelta(seconds=random.randrange({window}))
+        job = Job(name=str(int(when.timestamp())), dates_list=[when])
+        job.job_code_object = code
+        job.save()
+print(int(start.timestamp()))
+"""
+
+
+def lateness(db: str, jobs: int, window: int, workers: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        project = make_project(base, db, workers)
+        stamps = base / "stamps"
+        lead = 8 + jobs // 150  # time to create the jobs and start the daemon
+        project.shell(CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window))
+        daemon = subprocess.Popen(
+            [sys.executable, str(REPO / "manage.py"), "akjobd", "run"],
+            cwd=base,
+            env=project.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(
+                lambda: stamps.exists() and len(stamps.read_text().splitlines()) >= jobs,
+                timeout=lead + window + 120,
+                what=f"{jobs} runs",
+                every=0.5,
+            )
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(60)
+        late = []
+        for line in stamps.read_text().splitlines():
+            scheduled, started = line.split()
+            late.append((float(started) - float(scheduled)) * 1000)
+    return {
+        "p50": statistics.median(late),
+        "p99": percentile(late, 99),
+        "max": max(late),
+        "n": len(late),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--db", default="sqlite")
+    args = parser.parse_args()
+    result = lateness(args.db, args.jobs, args.window, args.workers)
+    print(
+        f"| akjob ({args.db}, {args.workers} workers) | {result['n']} | {result['p50']:.1f} | "
+        f"{result['p99']:.1f} | {result['max']:.1f} |"
+    )
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AKJOB_START_DAEMON", "False")
+    main()
