@@ -7,7 +7,7 @@ None when the source has no run time left before ``horizon``.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from math import gcd
 from typing import Protocol
@@ -25,6 +25,7 @@ from akjob.schedule.spec import (
 )
 from akjob.schedule.zones import (
     DAY,
+    EPOCH,
     EPOCH_DAY,
     SECOND,
     Zone,
@@ -135,21 +136,40 @@ class FixedTime:
         through unfiltered and the calculator checks them.
         """
         mine, theirs = self.zone, allowed.zone
-        window = allowed.window
+        if misses_window(mine, (self.at,), allowed):
+            return Never()
         if mine == theirs:
-            if window is not None and not window.allows(self.at):
-                if mine.fixed is not None or not any(
-                    0 < (entry - self.at) % DAY <= LONGEST_GAP for entry in window.entries()
-                ):
-                    return Never()
+            # The run's local day is its own day, unless a DST gap straddling midnight pushed it
+            # into the next one; no zone has such a gap today.
             return FixedTime(mine, self.at, self.days.meet(allowed.days))
         if mine.fixed is None or theirs.fixed is None:
             return self
-        shift, at = divmod(self.at + theirs.fixed - mine.fixed, DAY)
-        if window is not None and not window.allows(at):
-            return Never()
+        shift = (self.at + theirs.fixed - mine.fixed) // DAY
         days = allowed.days if shift == 0 else allowed.days.shifted(shift)
         return FixedTime(mine, self.at, self.days.meet(days))
+
+
+def misses_window(mine: Zone, times: Collection[int], allowed: Allowed) -> bool:
+    """True when no run at these times of day (in zone ``mine``) can fall in the window.
+
+    Decided only where it can be: same zone, or two fixed offsets. In a zone with DST a time
+    skipped by a gap runs at the gap's end, a little later, so a window opening up to
+    LONGEST_GAP after such a time is not ruled out.
+    """
+    window, theirs = allowed.window, allowed.zone
+    if window is None:
+        return False
+    if mine == theirs:
+        if any(window.allows(t) for t in times):
+            return False
+        if mine.fixed is not None:
+            return True
+        entries = window.entries()
+        return not any(0 < (e - t) % DAY <= LONGEST_GAP for e in entries for t in times)
+    if mine.fixed is None or theirs.fixed is None:
+        return False
+    shift = theirs.fixed - mine.fixed
+    return not any(window.allows((t + shift) % DAY) for t in times)
 
 
 class Cron:
@@ -160,6 +180,12 @@ class Cron:
     def __init__(self, source: CronSource) -> None:
         self.expr, self.tz = source.expr, source.tz
         self.cronsim = import_cronsim()
+
+    def within(self, allowed: Allowed) -> Runner:
+        """Never, when none of the expression's times of day can fall in the window."""
+        fields = self.cronsim.CronSim(self.expr, EPOCH)
+        times = [h * 3600 + m * 60 for h in fields.hours for m in fields.minutes]
+        return Never() if misses_window(Zone(self.tz), times, allowed) else self
 
     def first(self, instant: int, horizon: int) -> int | None:
         return CronCursor(self).first(instant, horizon)
@@ -185,7 +211,11 @@ class CronCursor:
             self.iterator = self.cron.cronsim.CronSim(self.cron.expr, start)
         try:
             self.last = floor_seconds(next(self.iterator))
-        except StopIteration:  # cronsim gives up after 50 years without a match
+            # Started inside a repeated hour, cronsim can answer a fixed time's first pass,
+            # which is before the start.
+            while self.last < instant:
+                self.last = floor_seconds(next(self.iterator))
+        except (StopIteration, OverflowError):  # cronsim gives up after 50 years; year 9999
             self.iterator = None
             return None
         return self.last
@@ -199,7 +229,8 @@ def compile_source(source: Source, allowed: Allowed | None) -> Runner:
         interval = Interval(source)
         return interval if allowed is None else interval.within(allowed)
     if isinstance(source, CronSource):
-        return Cron(source)
+        cron = Cron(source)
+        return cron if allowed is None else cron.within(allowed)
     runner = FixedTime.of(source)
     if allowed is None or allowed.is_open:
         return runner

@@ -91,6 +91,29 @@ CASES = [
         [utc(2027, 11, 7, 7, 30), utc(2027, 11, 8, 8, 30)],
         id="denver-cron-fixed-overlap-once",
     ),
+    pytest.param(
+        Schedule((CronSource("30 1 * * *", DENVER),)),
+        utc(2027, 11, 7, 8, 15),  # 01:15 MST, between the two 01:30s
+        [utc(2027, 11, 8, 8, 30)],
+        id="denver-cron-fixed-overlap-no-second-run",
+    ),
+    pytest.param(
+        Schedule((CronSource("*/30 1 * * *", DENVER),)),
+        utc(2027, 11, 7, 6),
+        [
+            utc(2027, 11, 7, 7),
+            utc(2027, 11, 7, 7, 30),
+            utc(2027, 11, 7, 8),
+            utc(2027, 11, 7, 8, 30),
+        ],
+        id="denver-cron-minute-step-both-passes",
+    ),
+    pytest.param(
+        Schedule((CronSource("*/30 2 * * *", DENVER),)),
+        utc(2027, 3, 13, 12),
+        [utc(2027, 3, 15, 8), utc(2027, 3, 15, 8, 30)],
+        id="denver-cron-minute-step-skips-gap",
+    ),
     # Reliability case 5 and other zones.
     pytest.param(
         sched(daily(hm(1, 30), LONDON)),
