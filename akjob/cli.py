@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
-from akjob.daemon.process import EXIT_FAILED, EXIT_OK, Outcome
+from akjob.daemon.runtime import EXIT_FAILED, EXIT_OK, Outcome
 from akjob.exceptions import JobCodeError, JobNotFound
 from akjob.timeutil import to_aware
 

@@ -16,6 +16,7 @@ so nothing here runs at import time or in the web process.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from logging.handlers import TimedRotatingFileHandler
@@ -151,6 +152,16 @@ def reset() -> None:
         routes = _state.routes
         _state.__init__()  # type: ignore[misc]
         _state.routes = routes
+
+
+def _no_rollover_in_children() -> None:
+    """Forked job processes write to the inherited files but leave rotating them to akjobd:
+    two processes renaming one file at midnight would delete a day of log."""
+    for handler in _state.handlers.values():
+        handler.rolloverAt = sys.maxsize
+
+
+os.register_at_fork(after_in_child=_no_rollover_in_children)
 
 
 def _file_handler(filename: str) -> TimedRotatingFileHandler:

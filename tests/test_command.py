@@ -301,3 +301,11 @@ def test_runjob_runs_the_job_when_no_daemon_runs(project: Project) -> None:
     assert "succeeded" in result.stdout.splitlines()[-1]
     history = project.manage("akjobd", "history", "-id", job_id)
     assert "succeeded" in history.stdout.splitlines()[3]
+
+
+def test_an_unmigrated_database_is_one_line_too(tmp_path: Path) -> None:
+    bare = make_project(tmp_path / "bare")
+    result = bare.manage("akjobd", "joblist")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "joblist: no such table" in result.stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
@@ -147,3 +149,27 @@ def test_stderr_echo_for_the_foreground_daemon(
 def test_akjob_logging_needs_a_name() -> None:
     with pytest.raises(ValueError, match="name"):
         AkjobLogging("")
+
+
+def test_forked_job_processes_leave_rotation_to_the_daemon(tmp_path: Path) -> None:
+    script = (
+        "import os, sys\n"
+        "from akjob import log\n"
+        "log.configure_daemon_logging(sys.argv[1])\n"
+        "before = {h.rolloverAt for h in log._state.handlers.values()}\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    after = {h.rolloverAt for h in log._state.handlers.values()}\n"
+        "    os._exit(0 if after == {sys.maxsize} else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "still = {h.rolloverAt for h in log._state.handlers.values()} == before\n"
+        "print(os.waitstatus_to_exitcode(status), still)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        check=False,
+    )
+    assert result.stdout.strip() == "0 True", result.stderr

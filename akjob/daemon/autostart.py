@@ -28,7 +28,7 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from akjob.daemon.process import IN_DAEMON_ENV
+from akjob.daemon.runtime import IN_DAEMON_ENV
 
 logger = logging.getLogger("akjob.daemon")
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, models, transaction
 
 from akjob import schedule as engine
+from akjob.daemon import sql
 from akjob.jobschedule import build
 from akjob.models import DaemonRecord, Job, JobRun, last_grid_point
 from akjob.timeutil import to_aware, to_db
@@ -31,12 +31,13 @@ HOST = socket.gethostname()
 
 @dataclass(frozen=True)
 class Claimed:
-    """A run this daemon owns and must execute."""
+    """A run this daemon owns and must execute (``job`` is the row as claimed)."""
 
     run_id: int
     job_id: int
     scheduled: datetime
     timeout: float | None
+    job: Job | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,27 +81,57 @@ def _occurrences_until(sched: engine.Schedule, scheduled: datetime, now: datetim
     return count
 
 
-def _advance(job: Job, decision: Decision, **extra: object) -> int:
-    """Compare-and-set the job row from the decided occurrence to the next one."""
-    values = {"_next_run": to_db(decision.next_run), **extra}
-    if decision.interval_anchor is not None:
-        values["_last_interval"] = to_db(decision.interval_anchor)
-    return Job.objects.filter(
-        pk=job.pk, _next_run=to_db(decision.scheduled), _job_running=job._job_running
-    ).update(**values)
-
-
 def claim(
     job: Job, *, now: datetime, daemon: DaemonRecord, lease: float, pid: int
 ) -> Claimed | JobRun | None:
-    """Act on one due job. Returns the Claimed run to execute, the skipped/missed record, or None
-    when another daemon (or an edit) got there first.
+    """Act on one due job: see :func:`claim_batch`."""
+    result = claim_batch([job], now=now, daemon=daemon, lease=lease, pid=pid)
+    return result[0] if result else None
+
+
+def claim_batch(
+    jobs: list[Job], *, now: datetime, daemon: DaemonRecord, lease: float, pid: int
+) -> list[Claimed | JobRun]:
+    """Act on due jobs, in one transaction. Returns a Claimed run to execute, or the skipped or
+    missed record, for each job this daemon won; jobs another daemon (or an edit) got first are
+    left out.
 
     A job due a moment from now may be claimed ahead of time (the daemon's look-ahead): it is then
-    treated exactly as if claimed at its scheduled time, and its process waits for that time.
+    treated exactly as if claimed at its scheduled time, and its run waits for that time.
     """
-    now = max(now, to_aware(job._next_run))
-    decision = decide(job, now=now)
+    won: list[tuple[Job, Decision, JobRun]] = []
+    with transaction.atomic():
+        for job in jobs:
+            if job.deleteme:  # set by another process since the last run
+                log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
+                job.delete()
+                continue
+            at = max(now, to_aware(job._next_run))
+            decision = decide(job, now=at)
+            run = _record(job, decision, at, daemon=daemon, lease=lease, pid=pid)
+            claim_at = at if decision.action == "run" else None
+            if sql.cas_job(
+                job, next_run=decision.next_run, anchor=decision.interval_anchor, claim_at=claim_at
+            ):
+                won.append((job, decision, run))
+        _insert([run for _, _, run in won])
+    results: list[Claimed | JobRun] = []
+    for job, decision, run in won:
+        if run.pk is None:
+            continue  # its occurrence already had a record
+        if decision.action != "run":
+            log.info("job %s occurrence %s %s: %s", job.pk, run.scheduled, run.status, run.error)
+            results.append(run)
+            continue
+        _mirror_claim(job, decision, to_aware(run.started))
+        timeout = job.timeout.total_seconds() if job.timeout else None
+        results.append(Claimed(run.pk, job.pk, decision.scheduled, timeout, job))
+    return results
+
+
+def _record(
+    job: Job, decision: Decision, at: datetime, *, daemon: DaemonRecord, lease: float, pid: int
+) -> JobRun:
     run = JobRun(
         job_id=job.pk,
         job_name=job.name,
@@ -108,38 +139,52 @@ def claim(
         host=HOST,
         daemon=daemon,
     )
+    if decision.action == "run":
+        run.status, run.started, run.pid = Status.RUNNING, to_db(at), pid
+        run.lease_until = to_db(at + timedelta(seconds=lease))
+        run.missed_count = max(decision.missed - 1, 0)
+    else:
+        run.status = Status.SKIPPED if decision.action == "skip" else Status.MISSED
+        run.finished = to_db(at)
+        run.missed_count = decision.missed
+        run.error = _why_not(decision, job, at)
+    return run
+
+
+def _insert(runs: list[JobRun]) -> None:
+    """Insert the run records (one statement); fall back to one by one on a conflict."""
+    if not runs:
+        return
     try:
         with transaction.atomic():
-            if decision.action == "run":
-                won = _advance(
-                    job,
-                    decision,
-                    _job_running=True,
-                    _run_count=F("_run_count") + 1,
-                    _last_run=to_db(now),
-                )
-                run.status, run.started, run.pid = Status.RUNNING, to_db(now), pid
-                run.lease_until = to_db(now + timedelta(seconds=lease))
-                run.missed_count = max(decision.missed - 1, 0)
-            else:
-                won = _advance(job, decision)
-                run.status, run.finished = (
-                    (Status.SKIPPED, to_db(now))
-                    if decision.action == "skip"
-                    else (Status.MISSED, to_db(now))
-                )
-                run.missed_count = decision.missed
-                run.error = _why_not(decision, job, now)
-            if not won:
-                return None
-            run.save(force_insert=True)
+            JobRun.objects.bulk_create(runs)
     except IntegrityError:
-        return None  # the occurrence already has a record: another daemon claimed it
-    if decision.action != "run":
-        log.info("job %s occurrence %s %s: %s", job.pk, decision.scheduled, run.status, run.error)
-        return run
-    timeout = job.timeout.total_seconds() if job.timeout else None
-    return Claimed(run.pk, job.pk, decision.scheduled, timeout)
+        for run in runs:
+            run.pk = None
+            try:
+                with transaction.atomic():
+                    run.save(force_insert=True)
+            except IntegrityError:
+                run.pk = None
+        return
+    for run in runs:
+        if run.pk is None:  # a database that returns no ids from bulk inserts
+            run.pk = (
+                JobRun.objects.filter(job_id=run.job_id, scheduled=run.scheduled)
+                .values_list("pk", flat=True)
+                .first()
+            )
+
+
+def _mirror_claim(job: Job, decision: Decision, now: datetime) -> None:
+    """Make the in-memory job match the row the claim wrote, so it can be handed to the run."""
+    job._next_run = to_db(decision.next_run)
+    job._job_running = True
+    job._run_count = (job._run_count or 0) + 1
+    job._last_run = to_db(now)
+    if decision.interval_anchor is not None:
+        job._last_interval = to_db(decision.interval_anchor)
+    job._remember_loaded()
 
 
 def _why_not(decision: Decision, job: Job, now: datetime) -> str:
@@ -155,16 +200,48 @@ def _why_not(decision: Decision, job: Job, now: datetime) -> str:
 def finish(
     claimed: Claimed, *, daemon: DaemonRecord, status: str, error: str, now: datetime
 ) -> bool:
-    """Record the outcome of a run this daemon owns. False if it no longer owns it (fenced)."""
+    """Record the outcome of one run this daemon owns; see :func:`finish_batch`."""
+    return bool(finish_batch([(claimed, status, error)], daemon=daemon, now=now, keep=None))
+
+
+def finish_batch(
+    outcomes: list[tuple[Claimed, str, str]],
+    *,
+    daemon: DaemonRecord,
+    now: datetime,
+    keep: int | None,
+) -> list[int]:
+    """Record outcomes of runs this daemon owns, in one transaction, and prune old records to
+    ``keep`` per job. A run this daemon no longer owns (its lease ran out and another daemon
+    declared it interrupted) is left alone: the write is fenced by owner and state. Returns the
+    ids of the runs recorded."""
+    done: list[Claimed] = []
     with transaction.atomic():
-        updated = JobRun.objects.filter(
-            pk=claimed.run_id, daemon=daemon, status=Status.RUNNING
-        ).update(status=status, error=error[-8000:], finished=to_db(now), lease_until=None)
-        if updated:
-            Job.objects.filter(pk=claimed.job_id).update(_job_running=False)
-    if not updated:
-        log.warning("run %s was taken from this daemon (lease expired); outcome dropped", claimed)
-    return bool(updated)
+        for claimed, status, error in outcomes:
+            if sql.finish_run(
+                claimed.run_id, daemon.pk, status=status, error=error[-8000:], now=now
+            ):
+                done.append(claimed)
+            else:
+                log.warning("run %s was taken from this daemon; its outcome dropped", claimed)
+        if done:
+            Job.objects.filter(pk__in={c.job_id for c in done}).update(_job_running=False)
+            if keep is not None:
+                prune_jobs({c.job_id for c in done}, keep)
+    return [c.run_id for c in done]
+
+
+def prune_jobs(job_ids: set[int], keep: int) -> int:
+    """Delete the oldest run records of these jobs beyond ``keep`` each (one query when none
+    has too many)."""
+    over = (
+        JobRun.objects.filter(job_id__in=job_ids)
+        .values("job_id")
+        .annotate(n=models.Count("id"))
+        .filter(n__gt=keep)
+        .values_list("job_id", flat=True)
+    )
+    return sum(prune(job_id, keep) for job_id in list(over))
 
 
 def prune(job_id: int, keep: int) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import signal
 import sys
 import time
@@ -31,9 +32,11 @@ Status = JobRun.Status
 ERROR_TAIL = 8000
 
 
-def load(job_id: int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
-    """The job and its verified code object, or (None, (status, error)) when it cannot run."""
-    job = Job.objects.filter(pk=job_id).first()
+def load(job: Job | int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
+    """The job (given, or loaded by id) and its verified code object, or
+    (None, (status, error)) when it cannot run."""
+    if not isinstance(job, Job):
+        job = Job.objects.filter(pk=job).first()
     if job is None:
         return None, (Status.FAILED, "the job was deleted before its run started")
     try:
@@ -45,12 +48,12 @@ def load(job_id: int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
     return job, code
 
 
-def run_code(job_id: int, *, not_before: float | None = None) -> tuple[str, str]:
+def run_code(job: Job | int, *, not_before: float | None = None) -> tuple[str, str]:
     """Run a job's code object in this process; return (status, error text).
 
     The job is loaded first; the code starts no earlier than ``not_before`` (epoch seconds).
     """
-    job, code = load(job_id)
+    job, code = load(job)
     if job is None:
         return code
     if not_before is not None:
@@ -60,26 +63,27 @@ def run_code(job_id: int, *, not_before: float | None = None) -> tuple[str, str]
         code.run(ownjob=job)
     except BaseException:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are job failures too
         status, error = Status.FAILED, traceback.format_exc()[-ERROR_TAIL:]
-        log.exception("job %s (%s) failed", job_id, job.name)
+        log.exception("job %s (%s) failed", job.pk, job.name)
     try:
         save_back(job, code)
     except Exception as exc:  # the run happened; report why its changes were not kept
-        log.exception("job %s: saving its changes failed", job_id)
+        log.exception("job %s: saving its changes failed", job.pk)
         status = Status.FAILED
         error = f"{error}\nsaving the job after its run failed: {exc!r}".strip()
     return status, error
 
 
 def save_back(job: Job, code: Any) -> None:
-    """Persist the code's changes to ``ownjob`` and to itself; honour ``deleteme``."""
+    """Persist the code's changes to ``ownjob`` and to itself; honour ``deleteme``.
+
+    Only changed fields are written (none, usually: then no query at all); a job deleted
+    meanwhile is not resurrected.
+    """
     if job.pk is None:
         return  # the code deleted its job
-    stored = Job.objects.filter(pk=job.pk).values_list("deleteme", flat=True).first()
-    if stored is None:
-        return  # someone else deleted the job: nothing to resurrect
-    if job.deleteme or stored:
+    if job.deleteme:
         log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
-        job.delete()
+        Job.objects.filter(pk=job.pk).delete()
         return
     job.job_code_object = code
     try:
@@ -122,11 +126,13 @@ def worker_main(task_fd: int, result_fd: int, max_runs: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when runs stop
         tasks = os.fdopen(task_fd, "rb")
         for _ in range(max_runs):
-            line = tasks.readline()
-            if not line:
+            header = tasks.read(4)
+            if len(header) < 4:
                 break  # the daemon closed the pipe: retire
-            task = json.loads(line)
-            status, error = run_code(task["job"], not_before=task["at"])
+            # The task comes from the daemon that forked this worker: trusted. The job's code
+            # object inside it is still verified (signature) before it is unpickled.
+            job, at = pickle.loads(tasks.read(int.from_bytes(header, "big")))  # noqa: S301
+            status, error = run_code(job, not_before=at)
             _flush_std()
             os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
     except BaseException:  # noqa: BLE001 - report anything, then leave
@@ -163,8 +169,9 @@ class PoolExecutor:
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         worker = next((w for w in self.workers.values() if w.busy is None), None) or self._fork()
-        task = {"run": claimed.run_id, "job": claimed.job_id, "at": claimed.scheduled.timestamp()}
-        os.write(worker.task_fd, json.dumps(task).encode() + b"\n")
+        job = claimed.job if claimed.job is not None else claimed.job_id
+        task = pickle.dumps((job, claimed.scheduled.timestamp()), pickle.HIGHEST_PROTOCOL)
+        _write_all(worker.task_fd, len(task).to_bytes(4, "big") + task)
         worker.runs += 1
         deadline = monotonic + claimed.timeout if claimed.timeout else None
         worker.busy = Child(claimed, worker.pid, worker.result_fd, deadline)
@@ -262,6 +269,12 @@ class PoolExecutor:
         self.reap_retired()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _drain(fd: int, buffer: bytearray) -> bool:
     """Read what is available into ``buffer``; True at end of file."""
     while True:
@@ -300,7 +313,7 @@ class InlineExecutor:
     """Runs each claimed occurrence at once, in this process (tests, and ``runjob`` fallbacks)."""
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
-        status, error = run_code(claimed.job_id)
+        status, error = run_code(claimed.job if claimed.job is not None else claimed.job_id)
         child = Child(claimed, pid=os.getpid(), fd=-1, deadline=None)
         child.output.extend(json.dumps({"status": status, "error": error}).encode())
         return child

@@ -19,7 +19,6 @@ from django.db import (
     close_old_connections,
     connection,
     connections,
-    transaction,
 )
 
 from akjob.conf import akjob_settings
@@ -112,19 +111,19 @@ class Daemon:
         free = self.max_workers - len(self.children)
         horizon = now + timedelta(seconds=self.lookahead)
         due = Job.objects.due(horizon).order_by("_next_run").prefetch_related(*PREFETCH)
-        claimed: list[claims.Claimed] = []
-        with transaction.atomic():  # one commit for the whole batch
-            for job in due[: max(free, 0) + SKIP_MARGIN]:
-                if job._job_running and to_aware(job._next_run) > now:
-                    continue  # an overlap is decided when the occurrence is really due
-                if not job._job_running and free <= 0:
+        batch = []
+        for job in due[: max(free, 0) + SKIP_MARGIN]:
+            if job._job_running and to_aware(job._next_run) > now:
+                continue  # an overlap is decided when the occurrence is really due
+            if not job._job_running:
+                if free <= 0:
                     continue  # stays due: it runs when a worker is free, coalesced
-                result = claims.claim(
-                    job, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
-                )
-                if isinstance(result, claims.Claimed):
-                    claimed.append(result)
-                    free -= 1
+                free -= 1
+            batch.append(job)
+        results = claims.claim_batch(
+            batch, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
+        )
+        claimed = [r for r in results if isinstance(r, claims.Claimed)]
         for item in claimed:
             self.start(item)
         return len(claimed)
@@ -154,22 +153,18 @@ class Daemon:
                 self.executor.terminate(child, monotonic=mono, kill_after=KILL_AFTER)
         self.executor.reap_retired()
         if finished:
-            with transaction.atomic():
-                done = [run for run in (self.finish(child, now) for child in finished) if run]
+            outcomes = []
+            for child in finished:
+                status, error = outcome(child)
+                log.info("job %s run %s %s", child.claimed.job_id, child.claimed.run_id, status)
+                outcomes.append((child.claimed, status, error))
+            done = claims.finish_batch(
+                outcomes, daemon=self.record, now=now, keep=akjob_settings.runs_kept
+            )
             if run_finished.has_listeners(Job):
                 for run in JobRun.objects.filter(pk__in=done):
                     run_finished.send(sender=Job, run=run)
         return len(finished)
-
-    def finish(self, child: Child, now: datetime) -> int | None:
-        """Record one run's outcome; its id if this daemon still owned it."""
-        status, error = outcome(child)
-        claimed = child.claimed
-        log.info("job %s run %s %s", claimed.job_id, claimed.run_id, status)
-        if claims.finish(claimed, daemon=self.record, status=status, error=error, now=now):
-            claims.prune(claimed.job_id, akjob_settings.runs_kept)
-            return claimed.run_id
-        return None
 
     def heartbeat(self, now: datetime, *, lag: float = 0.0) -> None:
         """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""

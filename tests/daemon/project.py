@@ -30,6 +30,7 @@ DATABASES = {
     }
 }
 AKJOB_STOP_GRACE = 5
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 """
 
 MANAGE = """\
@@ -63,16 +64,18 @@ def alive(pid: int) -> bool:
 
 
 def processes_with(marker: str) -> list[int]:
-    """Live processes (other than this one) whose command line contains ``marker``."""
+    """Live processes (other than this one) whose command line or working directory contains
+    ``marker``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            cwd = os.readlink(entry / "cwd")
         except OSError:
             continue
-        if marker in cmdline and alive(int(entry.name)):
+        if (marker in cmdline or cwd.startswith(marker)) and alive(int(entry.name)):
             found.append(int(entry.name))
     return sorted(found)
 
@@ -128,11 +131,11 @@ class Project:
     def akjobd(self, action: str, pid_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
         return self.manage(*self.akjobd_args(action, pid_dir))
 
-    def popen(self, *args: str) -> subprocess.Popen[str]:
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(
             self.command(*args),
             cwd=self.root,
-            env=self.env(),
+            env=env or self.env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -204,9 +204,9 @@ def test_claim_is_exactly_once_between_daemons(clock):
     clock.set(T0 + timedelta(seconds=10))
     a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
     b = DaemonRecord.objects.create(host="b", pid=2, started=T0, heartbeat=T0)
-    stale = Job.objects.get(pk=job.pk)  # both daemons read the same due row
-    first = claims.claim(stale, now=clock.now(), daemon=a, lease=60, pid=1)
-    second = claims.claim(stale, now=clock.now(), daemon=b, lease=60, pid=2)
+    seen_by_a, seen_by_b = Job.objects.get(pk=job.pk), Job.objects.get(pk=job.pk)
+    first = claims.claim(seen_by_a, now=clock.now(), daemon=a, lease=60, pid=1)
+    second = claims.claim(seen_by_b, now=clock.now(), daemon=b, lease=60, pid=2)
     assert isinstance(first, claims.Claimed) and second is None
     assert JobRun.objects.count() == 1
 

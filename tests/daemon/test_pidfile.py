@@ -130,46 +130,63 @@ def test_release_leaves_a_file_that_replaced_ours(pid_path: Path) -> None:
     assert pid_path.read_text() == "someone else's\n"
 
 
-def test_detach_keeps_the_lock_for_a_forked_child(pid_path: Path) -> None:
-    """``start`` locks, forks, and the parent lets go of its descriptor: the child holds on."""
-    lock = PidFile(pid_path)
+DETACH = textwrap.dedent(
+    """
+    import os, sys, time
+    from akjob.daemon.pidfile import PidFile
+    lock = PidFile(sys.argv[1])
     lock.acquire()
-    read_fd, write_fd = os.pipe()
     child = os.fork()
-    if child == 0:  # pragma: no cover - child
-        os.close(read_fd)
+    if child == 0:
         lock.adopt()
         lock.write_pid()
-        os.write(write_fd, b"x")
-        signal.pause()
+        time.sleep(600)
         os._exit(0)
-    os.close(write_fd)
-    try:
-        lock.detach()
-        assert os.read(read_fd, 1) == b"x"
-        assert is_running(pid_path)
-        assert read_pid(pid_path) == child
-        with pytest.raises(DaemonAlreadyRunning):
-            PidFile(pid_path).acquire()
-    finally:
-        os.kill(child, signal.SIGKILL)
-        os.waitpid(child, 0)
-        os.close(read_fd)
-    assert not is_running(pid_path)
+    lock.detach()  # the parent lets go; the child holds on
+    print(child, flush=True)
+    time.sleep(600)
+    """
+)
+
+
+def test_detach_keeps_the_lock_for_a_forked_child(pid_path: Path) -> None:
+    """``start`` locks, forks, and the parent lets go of its descriptor: the child holds on."""
+    with holder_process(DETACH, pid_path) as (parent, line):
+        child = int(line)
+        try:
+            wait_until(lambda: read_pid(pid_path) == child, 10, "the child's pid")
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait()
+            assert is_running(pid_path)
+            with pytest.raises(DaemonAlreadyRunning):
+                PidFile(pid_path).acquire()
+        finally:
+            os.kill(child, signal.SIGKILL)
+    wait_until(lambda: not is_running(pid_path), 10, "the lock to go with the child")
+
+
+INHERIT = textwrap.dedent(
+    """
+    import os, sys
+    from akjob.daemon.pidfile import PidFile, is_running
+    with PidFile(sys.argv[1]) as pidfile:
+        child = os.fork()
+        if child == 0:
+            held = pidfile.held
+            pidfile.release()  # must neither unlock nor unlink the parent's file
+            os._exit(1 if held else 0)
+        _, status = os.waitpid(child, 0)
+        print(os.waitstatus_to_exitcode(status), os.path.exists(sys.argv[1]),
+              is_running(sys.argv[1]), flush=True)
+    """
+)
 
 
 def test_forked_children_do_not_inherit_the_daemons_lock(pid_path: Path) -> None:
     """A job process outliving the daemon must not keep the pid file locked, nor remove it."""
-    with PidFile(pid_path) as pidfile:
-        child = os.fork()
-        if child == 0:  # pragma: no cover - child
-            code = 0 if not pidfile.held else 1
-            pidfile.release()  # must neither unlock nor unlink the parent's file
-            os._exit(code)
-        _, status = os.waitpid(child, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert pid_path.exists()
-        assert is_running(pid_path)
+    with holder_process(INHERIT, pid_path) as (holder, line):
+        assert line == "0 True True"
+        holder.wait()
     assert not pid_path.exists()
 
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 
 from akjob import log
-from akjob.daemon import process
+from akjob.daemon import daemonize, process, runtime
 from akjob.daemon.pidfile import PidFile, is_running, read_pid
 from akjob.daemon.process import Outcome, Paths, StopRelay
 from akjob.exceptions import DaemonAlreadyRunning
@@ -116,16 +116,21 @@ def test_paths_from_options_and_settings(tmp_path: Path, monkeypatch: pytest.Mon
 def test_read_report(tmp_path: Path) -> None:
     read_fd, write_fd = os.pipe()
     os.write(write_fd, b"4321\n")
-    assert process._read_report(read_fd, 1.0) == 4321
+    assert daemonize._read_report(read_fd, 1.0) == 4321
     os.close(write_fd)
     os.close(read_fd)
     read_fd, write_fd = os.pipe()
     os.close(write_fd)  # the daemon died before reporting
-    assert process._read_report(read_fd, 1.0) is None
+    assert daemonize._read_report(read_fd, 1.0) is None
     os.close(read_fd)
     read_fd, write_fd = os.pipe()  # it says nothing
-    assert process._read_report(read_fd, 0.05) is None
+    assert daemonize._read_report(read_fd, 0.05) is None
     os.close(write_fd)
+    os.close(read_fd)
+    read_fd, write_fd = os.pipe()  # it could not start
+    os.write(write_fd, b"error: OSError: no room\n")
+    os.close(write_fd)
+    assert daemonize._read_report(read_fd, 1.0) == "OSError: no room"
     os.close(read_fd)
 
 
@@ -133,7 +138,7 @@ def test_already_running_message_names_the_database(tmp_path: Path) -> None:
     exc = DaemonAlreadyRunning("locked")
     exc.pid = 77  # type: ignore[attr-defined]
     exc.path = tmp_path / "db.sqlite3.akjobd.lock"  # type: ignore[attr-defined]
-    assert process._already_running(exc) == (
+    assert runtime.already_running(exc) == (
         f"akjobd is already running on database {tmp_path / 'db.sqlite3'} (pid 77)"
     )
 

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from akjob import cli
 from akjob.daemon import process
@@ -24,6 +26,10 @@ DAEMON_ACTIONS = ("start", "stop", "restart", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
 OTHER_ACTIONS = ("reloadfixture", "joblist")
 ACTIONS = DAEMON_ACTIONS + OTHER_ACTIONS + JOB_ACTIONS
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
@@ -82,8 +88,15 @@ class Command(BaseCommand):
             result = self._dispatch(action, options)
         except JobNotFound as exc:
             raise CommandError(str(exc), returncode=process.EXIT_FAILED) from exc
-        except AkjobError as exc:
-            raise CommandError(f"{action}: {exc}", returncode=process.EXIT_FAILED) from exc
+        except ValidationError as exc:
+            raise CommandError(
+                f"{action}: the job cannot be saved: {'; '.join(exc.messages)}",
+                returncode=process.EXIT_FAILED,
+            ) from exc
+        except (AkjobError, OSError, DatabaseError) as exc:
+            raise CommandError(
+                f"{action}: {_one_line(exc)}", returncode=process.EXIT_FAILED
+            ) from exc
         if isinstance(result, str):
             result = Outcome(process.EXIT_OK, result)
         if not result.ok:
