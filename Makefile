@@ -2,6 +2,8 @@
 PY ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Django 6 runs on Python 3.12+: tox finds it in pyenv's versions when they are there.
+PYENV_BINS := $(shell r=$$(pyenv root 2>/dev/null) && ls -d $$r/versions/3.1[23]*/bin 2>/dev/null | paste -sd:)
 
 .PHONY: demo test system-deps venv lint unit services docs dist tox bench clean
 
@@ -9,9 +11,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# mysqlclient compiles against MariaDB's client library (Debian: libmariadb-dev).
+# mysqlclient compiles against MariaDB's client library (Debian: libmariadb-dev); the admin's
+# browser tests drive Debian's chromium.
+SYSTEM_PACKAGES := libmariadb-dev pkg-config chromium chromium-driver
 system-deps:
-	@dpkg -s libmariadb-dev >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libmariadb-dev pkg-config; }
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); }
 
 venv: $(BIN)/python system-deps
 	$(BIN)/pip install -q -e ".[test,docs,postgres,mysql]" build twine tox
@@ -35,7 +39,7 @@ test: lint
 	$(BIN)/python -m tests.servers mysql -m "not acceptance" -q
 	$(BIN)/mkdocs build --strict --site-dir build/site
 	rm -rf dist && $(BIN)/python -m build -q && $(BIN)/twine check --strict dist/*
-	PYENV_VERSION=3.11.7:3.12.1:3.13.0 $(BIN)/tox -e py312-django6x
+	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x
 
 bench: venv
 	$(BIN)/python bench/engine.py

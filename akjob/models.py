@@ -210,8 +210,10 @@ class Job(models.Model):
         build(self)
 
     @classmethod
-    def from_db(cls, db: str | None, field_names: Iterable[str], values: Iterable[Any]) -> Job:
-        instance = super().from_db(db, field_names, values)
+    def from_db(
+        cls, db: str | None, field_names: Iterable[str], values: Iterable[Any], **kwargs: Any
+    ) -> Job:
+        instance = super().from_db(db, field_names, values, **kwargs)
         instance._remember_loaded()
         return instance
 

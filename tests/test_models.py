@@ -70,7 +70,8 @@ def test_save_writes_only_changed_fields():
     with CaptureQueriesContext(connection) as queries:
         user_copy.save()
     updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
-    assert len(updates) == 1 and '"name"' in updates[0] and "_run_count" not in updates[0]
+    quoted = connection.ops.quote_name("name")
+    assert len(updates) == 1 and quoted in updates[0] and "_run_count" not in updates[0]
     fresh = Job.objects.get(pk=job.pk)
     assert (fresh.name, fresh._run_count, fresh._last_run) == ("renamed", 7, NOW)
 

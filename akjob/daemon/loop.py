@@ -134,7 +134,7 @@ class Daemon:
         child = self.executor.start(claimed, monotonic=self.clock.monotonic())
         self.children[claimed.run_id] = child
         log.info(
-            "job %s run %s started (scheduled %s)",
+            "job %s run %s claimed (scheduled %s)",
             claimed.job_id,
             claimed.run_id,
             claimed.scheduled,
