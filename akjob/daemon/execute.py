@@ -177,6 +177,14 @@ class PoolExecutor:
         worker.busy = Child(claimed, worker.pid, worker.result_fd, deadline)
         return worker.busy
 
+    def warm(self, size: int) -> bool:
+        """Start one more idle worker if the pool is smaller than ``size`` (call when idle, so
+        that a burst of runs finds its workers ready)."""
+        if len(self.workers) >= size:
+            return False
+        self._fork()
+        return True
+
     def _fork(self) -> Worker:
         task_r, task_w = os.pipe()
         result_r, result_w = os.pipe()
@@ -326,6 +334,9 @@ class InlineExecutor:
 
     def reap_retired(self) -> None:
         return None
+
+    def warm(self, size: int) -> bool:
+        return False
 
     def shutdown(self) -> None:
         return None

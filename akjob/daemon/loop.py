@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import select
+from collections import deque
 from datetime import datetime, timedelta
 
 from django.db import (
@@ -34,6 +35,8 @@ Status = JobRun.Status
 PREFETCH = ("dates", "monthly_days", "weekly_days", "active_monthly_days", "active_weekly_days")
 PREFETCH += ("active_months",)
 SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no worker)
+WARM_WHEN_IDLE = 0.05  # seconds of idle time in which one more worker process is started
+QUEUE_FACTOR = 4  # runs claimed per worker, at most: a burst is claimed ahead, work still spreads
 KILL_AFTER = 5.0
 BACKOFF_MAX = 30.0
 
@@ -54,6 +57,7 @@ class Daemon:
         self.poll = akjob_settings.poll
         self.lookahead = akjob_settings.lookahead
         self.children: dict[int, Child] = {}
+        self.queue: deque[claims.Claimed] = deque()
         self.record: DaemonRecord | None = None
         self.stopping = False
         self._last_heartbeat: float | None = None
@@ -106,35 +110,44 @@ class Daemon:
         return self.sleep_for(now)
 
     def dispatch(self, now: datetime) -> int:
-        """Act on due jobs: claim runs while workers are free (jobs due within the look-ahead
-        too, so their processes are ready on time) and record skipped occurrences."""
-        free = self.max_workers - len(self.children)
+        """Act on due jobs: claim runs (jobs due within the look-ahead too, so that their
+        workers are ready on time) and record skipped occurrences. A daemon holds at most
+        QUEUE_FACTOR runs per worker; those beyond its free workers wait in its queue for the
+        first free worker, so a burst is claimed ahead while work still spreads over daemons."""
+        room = QUEUE_FACTOR * self.max_workers - len(self.children) - len(self.queue)
         horizon = now + timedelta(seconds=self.lookahead)
         due = Job.objects.due(horizon).order_by("_next_run").prefetch_related(*PREFETCH)
         batch = []
-        for job in due[: max(free, 0) + SKIP_MARGIN]:
+        for job in due[: max(room, 0) + SKIP_MARGIN]:
             if job._job_running and to_aware(job._next_run) > now:
                 continue  # an overlap is decided when the occurrence is really due
             if not job._job_running:
-                if free <= 0:
+                if room <= 0:
                     continue  # stays due: it runs when a worker is free, coalesced
-                free -= 1
+                room -= 1
             batch.append(job)
         results = claims.claim_batch(
             batch, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
         )
         claimed = [r for r in results if isinstance(r, claims.Claimed)]
-        for item in claimed:
-            self.start(item)
+        self.queue.extend(claimed)
+        self.feed()
         return len(claimed)
+
+    def feed(self) -> None:
+        """Hand queued runs to free workers, earliest first."""
+        while self.queue and len(self.children) < self.max_workers:
+            self.start(self.queue.popleft())
 
     def start(self, claimed: claims.Claimed) -> None:
         if run_started.has_listeners(Job):
             run_started.send(sender=Job, run=JobRun.objects.get(pk=claimed.run_id))
-        child = self.executor.start(claimed, monotonic=self.clock.monotonic())
+        # A run handed over ahead of its time: its timeout counts from its scheduled time.
+        early = max((claimed.scheduled - self.clock.now()).total_seconds(), 0.0)
+        child = self.executor.start(claimed, monotonic=self.clock.monotonic() + early)
         self.children[claimed.run_id] = child
         log.info(
-            "job %s run %s claimed (scheduled %s)",
+            "job %s run %s handed to a worker (scheduled %s)",
             claimed.job_id,
             claimed.run_id,
             claimed.scheduled,
@@ -152,6 +165,7 @@ class Daemon:
                 child.timed_out = True
                 self.executor.terminate(child, monotonic=mono, kill_after=KILL_AFTER)
         self.executor.reap_retired()
+        self.feed()  # before the bookkeeping: a queued run should not wait for the database
         if finished:
             outcomes = []
             for child in finished:
@@ -170,6 +184,7 @@ class Daemon:
         """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""
         DaemonRecord.objects.filter(pk=self.record.pk).update(heartbeat=to_db(now))
         mine = [c.claimed.run_id for c in self.children.values()]
+        mine += [c.run_id for c in self.queue]
         if mine:
             JobRun.objects.filter(pk__in=mine, daemon=self.record, status=Status.RUNNING).update(
                 lease_until=to_db(now + timedelta(seconds=self.lease))
@@ -213,6 +228,8 @@ class Daemon:
             .values_list("_next_run", flat=True)
             .first()
         )
+        if self.queue and len(self.children) < self.max_workers:
+            return 0.0
         if nxt is not None and len(self.children) < self.max_workers:
             wait = min(wait, (to_aware(nxt) - now).total_seconds() - self.lookahead)
         mono = self.clock.monotonic()
@@ -232,6 +249,8 @@ class Daemon:
             try:
                 wait = self.run_once(self.clock.now())
                 backoff = 0.5
+                if wait > WARM_WHEN_IDLE and self.executor.warm(self.max_workers):
+                    continue  # forking took a moment: look at the time again
             except (DatabaseError, InterfaceError) as exc:
                 log.error("database error, retrying in %.1f s: %s", backoff, exc)
                 _reset_connections()
@@ -254,6 +273,13 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Stop claiming; let runs finish within the grace period; stop and record the rest."""
+        if self.queue:
+            claims.interrupt(
+                [c.run_id for c in self.queue],
+                reason="akjobd stopped before the run started",
+                now=self.clock.now(),
+            )
+            self.queue.clear()
         grace_end = self.clock.monotonic() + akjob_settings.stop_grace
         log.info("akjobd stopping: %d run(s) in progress", len(self.children))
         while self.children and self.clock.monotonic() < grace_end:
