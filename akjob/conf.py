@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_POLL": timedelta(seconds=1),
     "AKJOB_LOOKAHEAD": timedelta(seconds=0.5),
     "AKJOB_WORKER_MAX_RUNS": 100,
+    "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
 }
 
 # Environment variables that override the settings (the seed's launch options).

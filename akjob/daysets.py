@@ -22,12 +22,8 @@ def _saved(instance: Any) -> bool:
     return instance.pk is not None and not instance._state.adding
 
 
-class DaySetProperty(property):
-    """A list of ints over a many-to-many field to DayOfMonth, DayOfWeek or Months."""
-
-    def __init__(self, field: str, low: int, high: int, what: str) -> None:
-        super().__init__()
-        self.field, self.low, self.high, self.what = field, low, high, what
+class _ListProperty(property):
+    """A list view of related rows: staged values first, then the saved ones."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -40,6 +36,20 @@ class DaySetProperty(property):
             return list(pending[self.name])
         if not _saved(instance):
             return []
+        return self.saved(instance)
+
+    def saved(self, instance: Any) -> list[Any]:
+        raise NotImplementedError
+
+
+class DaySetProperty(_ListProperty):
+    """A list of ints over a many-to-many field to DayOfMonth, DayOfWeek or Months."""
+
+    def __init__(self, field: str, low: int, high: int, what: str) -> None:
+        super().__init__()
+        self.field, self.low, self.high, self.what = field, low, high, what
+
+    def saved(self, instance: Any) -> list[int]:
         return sorted(obj.pk for obj in getattr(instance, self.field).all())
 
     def __set__(self, instance: Any, values: Any) -> None:
@@ -71,22 +81,12 @@ class DaySetProperty(property):
         getattr(instance, self.field).set(values)
 
 
-class DatesListProperty(property):
+class DatesListProperty(_ListProperty):
     """``dates_list``: the job's run dates (``JobDates.job_datetime``) as a sorted list."""
 
     field = "dates"
 
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        pending = instance.__dict__.get("_pending", {})
-        if self.name in pending:
-            return list(pending[self.name])
-        if not _saved(instance):
-            return []
+    def saved(self, instance: Any) -> list[datetime]:
         return sorted(d.job_datetime for d in instance.dates.all())
 
     def __set__(self, instance: Any, values: Any) -> None:
