@@ -65,7 +65,7 @@ def alive(pid: int) -> bool:
 
 def processes_with(marker: str) -> list[int]:
     """Live processes (other than this one) whose command line or working directory contains
-    ``marker``."""
+    ``marker``, leaving out the children of such processes."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -77,7 +77,15 @@ def processes_with(marker: str) -> list[int]:
             continue
         if (marker in cmdline or cwd.startswith(marker)) and alive(int(entry.name)):
             found.append(int(entry.name))
-    return sorted(found)
+    # A daemon's worker processes are its children: count the daemon, not its workers.
+    return sorted(pid for pid in found if _parent(pid) not in found)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 @dataclass
