@@ -1,8 +1,24 @@
-"""The errors akjob raises. Everything derives from :class:`AkjobError`."""
+"""The errors akjob raises. Everything derives from :class:`AkjobError`, except
+:class:`InvalidSchedule` (a ``ValueError`` of the pure schedule engine; the models report it as a
+``ValidationError`` on the field it names)."""
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+
+from akjob.schedule.errors import InvalidSchedule
+
+__all__ = [
+    "AkjobError",
+    "DaemonAlreadyRunning",
+    "DaemonError",
+    "DaemonNotRunning",
+    "InvalidJobCode",
+    "InvalidSchedule",
+    "JobCodeError",
+    "JobNotFound",
+    "SignatureError",
+]
 
 
 class AkjobError(Exception):

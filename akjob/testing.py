@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 
@@ -20,10 +19,6 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return (self._now - self._origin).total_seconds()
-
-    def sleep(self, seconds: float, wake: threading.Event) -> bool:
-        self.advance(seconds)
-        return wake.is_set()
 
     def advance(self, seconds: float = 0.0, **kwargs: float) -> datetime:
         self._now += timedelta(seconds=seconds, **kwargs)

@@ -1,8 +1,12 @@
-"""The daemon's clock. Everything time-dependent in the daemon takes one, so tests move time."""
+"""The daemon's clock. Everything time-dependent in the daemon takes one, so tests move time.
+
+The daemon never sleeps through the clock: it waits in ``select`` on its workers' pipes (woken by
+a finished run or a stop request) for as long as ``Daemon.run_once`` says; tests call
+``run_once(now)`` directly with a clock they move by hand (:class:`akjob.testing.FakeClock`).
+"""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Protocol
@@ -15,9 +19,6 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back."""
 
-    def sleep(self, seconds: float, wake: threading.Event) -> bool:
-        """Sleep up to ``seconds``; return True at once when ``wake`` is set."""
-
 
 class SystemClock:
     def now(self) -> datetime:
@@ -25,6 +26,3 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
-
-    def sleep(self, seconds: float, wake: threading.Event) -> bool:
-        return wake.wait(max(seconds, 0.0))
