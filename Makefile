@@ -36,14 +36,14 @@ lint: venv
 test: lint
 	$(BIN)/python manage.py makemigrations akjob --check --dry-run
 	$(BIN)/pytest
-	$(BIN)/python -m tests.servers postgres -m "not acceptance" -q
-	$(BIN)/python -m tests.servers mysql -m "not acceptance" -q
+	$(BIN)/python -m tests.servers postgres -m "not acceptance and not browser" -q
+	$(BIN)/python -m tests.servers mysql -m "not acceptance and not browser" -q
 	$(BIN)/mkdocs build --strict --site-dir build/site
 	rm -rf dist && $(BIN)/python -m build -q && $(BIN)/twine check --strict dist/*
 	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x -- -q -m "not (acceptance and (postgres or mysql))"
 
 bench: venv
-	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .tox build dist site example/db.sqlite3 example/akjob

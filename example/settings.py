@@ -50,4 +50,6 @@ DATABASES = {
     }
 }
 STATIC_URL = "static/"
+# The functions the admin offers when you make a job there (see docs/admin.md).
+AKJOB_JOB_FUNCTIONS = ["example.demo.jobs.hello", "example.demo.jobs.fail"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,0 +1,193 @@
+"""The forms of akjob's admin: the job form (code from a registered function, S3 validation on
+the fields) and the range of the "Upcoming runs" page.
+
+Nothing here unpickles: a job's code is made from a registered function's dotted path and JSON
+arguments, and an existing job's stored code object is only ever checked for its signature.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from akjob import registry
+from akjob.codeobjects import JobCallable
+from akjob.exceptions import InvalidJobCode
+from akjob.models import Job
+from akjob.timeutil import to_aware, utcnow
+
+# The model's many-to-many day sets, and the *_list property that stages each before a save.
+DAY_SETS = {
+    "monthly_days": "monthly_days_list",
+    "weekly_days": "weekly_days_list",
+    "active_monthly_days": "active_monthly_days_list",
+    "active_weekly_days": "active_weekly_days_list",
+    "active_months": "active_months_list",
+}
+EDITABLE = (
+    "name",
+    "run_every",
+    "weekly_days",
+    "weekly_time",
+    "monthly_days",
+    "monthly_time",
+    "cron",
+    "job_enabled",
+    "run_count_limit",
+    "active_time_begin",
+    "active_time_end",
+    "active_weekly_days",
+    "active_monthly_days",
+    "active_months",
+    "active_date_begin",
+    "active_date_end",
+    "timezone",
+    "weekly_time_tz_offset_timedelta",
+    "monthly_time_tz_offset_timedelta",
+    "active_time_tz_offset_timedelta",
+    "timeout",
+    "misfire_grace",
+    "deleteme",
+)
+KEEP_HELP = "Leave empty to keep the current code object."
+NEW_HELP = "The registered function the job calls (@akjob.job_function or AKJOB_JOB_FUNCTIONS)."
+NONE_REGISTERED = (
+    "No function is registered: decorate one with @akjob.job_function or list it in "
+    "AKJOB_JOB_FUNCTIONS."
+)
+
+
+def _json(value: str, kind: type, what: str) -> Any:
+    if not value.strip():
+        return kind()
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"not valid JSON: {exc}", code="json") from exc
+    if not isinstance(parsed, kind):
+        raise ValidationError(
+            f"must be a JSON {what}, not {type(parsed).__name__}: {value.strip()}", code="type"
+        )
+    return parsed
+
+
+class JobAdminForm(forms.ModelForm):
+    """The Job change form, plus the job's code: a registered function and JSON arguments."""
+
+    function = forms.ChoiceField(required=False, label="function")
+    arguments = forms.CharField(
+        required=False,
+        label="arguments",
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '["weekly", 3]'}),
+        help_text="Positional arguments, as a JSON list.",
+    )
+    keyword_arguments = forms.CharField(
+        required=False,
+        label="keyword arguments",
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '{"to": "ops"}'}),
+        help_text="Keyword arguments, as a JSON object.",
+    )
+
+    class Meta:
+        model = Job
+        fields = EDITABLE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["function"]
+        functions = registry.registered()
+        field.choices = [("", "---------")] + [(f.path, f.choice_label()) for f in functions]
+        adding = self.instance._state.adding
+        field.required = adding
+        field.help_text = NEW_HELP if adding else KEEP_HELP
+        if not functions:
+            field.help_text = NONE_REGISTERED
+
+    def clean_arguments(self) -> list[Any]:
+        return _json(self.cleaned_data.get("arguments") or "", list, "list")
+
+    def clean_keyword_arguments(self) -> dict[str, Any]:
+        return _json(self.cleaned_data.get("keyword_arguments") or "", dict, "object")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        path = data.get("function")
+        given = bool(data.get("arguments") or data.get("keyword_arguments"))
+        if not path:
+            if given and "function" not in self.errors:
+                self.add_error("function", "Choose the function these arguments are for.")
+            return data
+        try:
+            function = registry.resolve(path)
+        except (LookupError, ImportError, TypeError) as exc:
+            self.add_error("function", f"{path} cannot be used: {exc}")
+            return data
+        if "arguments" in data and "keyword_arguments" in data:
+            try:
+                registry.check_arguments(function, data["arguments"], data["keyword_arguments"])
+            except TypeError as exc:
+                self.add_error("arguments", str(exc))
+        return data
+
+    def _post_clean(self) -> None:
+        # The model's clean() checks the day sets against their times (S3), so stage the chosen
+        # sets on the instance first; Job.save() applies them, save_m2m() then finds no change.
+        for field, prop in DAY_SETS.items():
+            if field in self.cleaned_data:
+                setattr(self.instance, prop, [obj.pk for obj in self.cleaned_data[field]])
+        path = self.cleaned_data.get("function")
+        if path and not self.errors:
+            args = self.cleaned_data.get("arguments", [])
+            kwargs = self.cleaned_data.get("keyword_arguments", {})
+            try:
+                self.instance.job_code_object = JobCallable(path, *args, **kwargs)
+            except InvalidJobCode as exc:
+                self.add_error("function", exc.messages)
+        super()._post_clean()
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model names fields the form lacks (dates, housekeeping): show those at the top,
+        # with the field's name, instead of failing.
+        if hasattr(errors, "error_dict"):
+            moved: dict[str, list[Any]] = {}
+            for field, messages in errors.error_dict.items():
+                if field == "job_code_object":
+                    field = "function"
+                if field != NON_FIELD_ERRORS and field not in self.fields:
+                    texts = [m for e in messages for m in e.messages]
+                    moved.setdefault(NON_FIELD_ERRORS, []).extend(f"{field}: {t}" for t in texts)
+                else:
+                    moved.setdefault(field, []).extend(messages)
+            errors = ValidationError(moved)
+        super()._update_errors(errors)
+
+
+class UpcomingRangeForm(forms.Form):
+    """The range of the "Upcoming runs" page: a start (default now) and a number of hours."""
+
+    MAX_HOURS = 31 * 24
+    HOURS = [(1, "1 hour"), (6, "6 hours"), (24, "24 hours"), (72, "3 days"), (168, "7 days")]
+    HOURS += [(MAX_HOURS, "31 days")]
+
+    start = forms.DateTimeField(
+        required=False,
+        help_text="Empty for now; read in the site's time zone.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    hours = forms.IntegerField(min_value=1, max_value=MAX_HOURS, initial=24)
+
+    def clean_start(self) -> datetime | None:
+        start = self.cleaned_data.get("start")
+        if start is not None and to_aware(start) < utcnow() - timedelta(minutes=1):
+            raise ValidationError("The range must start now or later.", code="past")
+        return start
+
+    def range(self) -> tuple[datetime, datetime]:
+        """(start, end) as aware UTC datetimes; call after is_valid()."""
+        start = to_aware(self.cleaned_data.get("start")) or utcnow()
+        start = max(start, utcnow()).replace(microsecond=0)
+        return start, start + timedelta(hours=self.cleaned_data.get("hours") or 24)

@@ -1,0 +1,106 @@
+"""The job actions (enable, disable, run now) and who may use them (issue 5)."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from akjob.models import Job, JobRun
+from tests.admin import jobfuncs
+
+LIST = reverse("admin:akjob_job_changelist")
+
+
+def act(client, action: str, *jobs: Job):
+    data = {"action": action, "_selected_action": [j.pk for j in jobs], "index": "0"}
+    return client.post(LIST, data, follow=True)
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.mark.django_db
+def test_disable_and_enable_reschedule(frozen, admin_client, weekly_job):
+    response = act(admin_client, "disable_jobs", weekly_job)
+    assert "1 job(s) disabled." in texts(response)
+    job = Job.objects.get(pk=weekly_job.pk)
+    assert (job.job_enabled, job._next_run) == (False, None)
+    act(admin_client, "enable_jobs", weekly_job)
+    job = Job.objects.get(pk=weekly_job.pk)
+    assert job.job_enabled and job._next_run is not None
+
+
+@pytest.mark.django_db
+def test_run_now_refuses_a_disabled_job_with_a_message(admin_client, weekly_job):
+    Job.objects.filter(pk=weekly_job.pk).update(job_enabled=False)
+    response = act(admin_client, "run_now", weekly_job)
+    assert any("is disabled; enable it first" in t for t in texts(response))
+    assert not JobRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_now_runs_the_job_in_process_and_records_it(
+    day_tables, admin_client, weekly_job, tmp_path, monkeypatch
+):
+    # No akjobd runs here, so run_job_now runs the job in a process forked from this one; the
+    # database must be committed (transaction=True) for that process to see it.
+    output = tmp_path / "out.txt"
+    monkeypatch.setenv(jobfuncs.OUTPUT, str(output))
+    response = act(admin_client, "run_now", weekly_job)
+    assert any("ran in this process: succeeded" in t for t in texts(response)), texts(response)
+    run = JobRun.objects.get(job=weekly_job)
+    assert run.status == JobRun.Status.SUCCEEDED
+    assert output.read_text() == "report to ops x1\n"
+    page = admin_client.get(reverse("admin:akjob_job_change", args=[weekly_job.pk]))
+    assert page.context["akjob_last_runs"] == [run]
+
+
+@pytest.mark.django_db
+def test_a_view_only_user_sees_jobs_but_gets_no_actions(viewer_client, weekly_job):
+    response = viewer_client.get(LIST)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "weekly report" in page
+    for action in ("enable_jobs", "disable_jobs", "run_now"):
+        assert action not in page
+    change = viewer_client.get(reverse("admin:akjob_job_change", args=[weekly_job.pk]))
+    assert change.status_code == 200
+    assert 'name="_save"' not in change.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("action", ["disable_jobs", "run_now"])
+def test_a_view_only_user_cannot_act(viewer_client, weekly_job, action, monkeypatch):
+    import akjob.daemon.loop
+
+    def refuse(job_id: int) -> str:
+        raise AssertionError("run_job_now must not be called for a view-only user")
+
+    monkeypatch.setattr(akjob.daemon.loop, "run_job_now", refuse)
+    before = Job.objects.filter(pk=weekly_job.pk).values().get()
+    response = act(viewer_client, action, weekly_job)
+    assert response.status_code in (200, 403)
+    assert Job.objects.filter(pk=weekly_job.pk).values().get() == before
+    assert not JobRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_view_only_user_cannot_edit_or_add(viewer_client, weekly_job):
+    from tests.admin.conftest import job_form
+
+    url = reverse("admin:akjob_job_change", args=[weekly_job.pk])
+    assert viewer_client.post(url, job_form(weekly_job, name="hacked")).status_code == 403
+    assert viewer_client.get(reverse("admin:akjob_job_add")).status_code == 403
+    assert Job.objects.get(pk=weekly_job.pk).name == "weekly report"
+
+
+@pytest.mark.django_db
+def test_a_user_with_change_permission_may_act(viewer, viewer_client, weekly_job):
+    from django.contrib.auth.models import Permission
+
+    viewer.user_permissions.add(Permission.objects.get(codename="change_job"))
+    page = viewer_client.get(LIST).content.decode()
+    assert "disable_jobs" in page
+    act(viewer_client, "disable_jobs", weekly_job)
+    assert not Job.objects.get(pk=weekly_job.pk).job_enabled

@@ -1,0 +1,112 @@
+"""Editing re-validates (SPEC S3): errors show on their field and nothing is saved; JSON
+arguments are checked (issue 5)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from akjob.models import Job
+from tests.admin.conftest import REPORT, errors_of, job_form
+
+pytestmark = pytest.mark.django_db
+
+ADD = reverse("admin:akjob_job_add")
+
+
+def change_url(job: Job) -> str:
+    return reverse("admin:akjob_job_change", args=[job.pk])
+
+
+def snapshot(job: Job) -> tuple:
+    fresh = Job.objects.get(pk=job.pk)
+    return (
+        fresh.name,
+        fresh.weekly_time,
+        fresh.weekly_days_list,
+        fresh.cron,
+        fresh.timezone,
+        fresh._next_run,
+        bytes(fresh._job_code),
+        fresh.dates_list,
+    )
+
+
+@pytest.mark.parametrize(
+    "values,field,words",
+    [
+        ({"weekly_days": []}, "weekly_days", "weekly_time is set, so weekly_days are required"),
+        ({"weekly_time": ""}, "weekly_time", "weekly_days are set, so weekly_time is required"),
+        ({"active_time_begin": "08:00"}, "active_time_end", ""),
+        ({"cron": "61 * * * *"}, "cron", ""),
+        ({"timezone": "Mars/Olympus"}, "timezone", "not a known IANA time zone"),
+        ({"run_every": "-00:05:00"}, "run_every", ""),
+        (
+            {"timezone": "America/Denver", "weekly_time_tz_offset_timedelta": "-07:00:00"},
+            "weekly_time_tz_offset_timedelta",
+            "must be zero when timezone is set",
+        ),
+        ({"arguments": "[1,"}, "arguments", "not valid JSON"),
+        ({"function": REPORT, "arguments": '{"to": 1}'}, "arguments", "must be a JSON list"),
+        ({"function": REPORT, "keyword_arguments": "[1]"}, "keyword_arguments", "JSON object"),
+        ({"function": REPORT, "arguments": "[]"}, "arguments", "missing a required argument"),
+        ({"function": REPORT, "keyword_arguments": '{"x": 1}'}, "arguments", "do not fit"),
+        ({"arguments": '["ops"]'}, "function", "Choose the function"),
+        ({"function": "os.system"}, "function", "Select a valid choice"),
+    ],
+)
+def test_an_invalid_edit_shows_the_error_on_its_field_and_changes_nothing(
+    frozen, admin_client, weekly_job, values, field, words
+):
+    before = snapshot(weekly_job)
+    data = job_form(weekly_job, name="changed", **values)
+    response = admin_client.post(change_url(weekly_job), data)
+    assert response.status_code == 200
+    errors = errors_of(response)(field)
+    assert errors, response.context["adminform"].form.errors
+    assert words in " ".join(errors)
+    assert snapshot(weekly_job) == before
+    assert 'class="errorlist' in response.content.decode()
+
+
+def test_an_invalid_new_job_is_not_created(frozen, admin_client):
+    data = job_form(name="bad", function=REPORT, arguments='["ops"]', weekly_days=["2"])
+    response = admin_client.post(ADD, data)
+    assert response.status_code == 200
+    assert errors_of(response)("weekly_time")
+    assert not Job.objects.exists()
+
+
+def test_a_bad_date_in_the_inline_is_refused(frozen, admin_client, weekly_job):
+    before = snapshot(weekly_job)
+    data = job_form(weekly_job)
+    data.update(
+        {
+            "dates-TOTAL_FORMS": "1",
+            "dates-0-job_datetime_0": "not a date",
+            "dates-0-job_datetime_1": "01:00",
+        }
+    )
+    assert admin_client.post(change_url(weekly_job), data).status_code == 200
+    assert snapshot(weekly_job) == before
+
+
+def test_errors_on_fields_the_form_lacks_are_shown_at_the_top(weekly_job):
+    from django.core.exceptions import ValidationError
+
+    from akjob.admin_forms import JobAdminForm
+
+    form = JobAdminForm(job_form(weekly_job), instance=weekly_job)
+    assert form.is_valid(), form.errors
+    form._update_errors(ValidationError({"dates": ["a naive date"], "cron": ["bad cron"]}))
+    assert form.non_field_errors() == ["dates: a naive date"]
+    assert form.errors["cron"] == ["bad cron"]
+
+
+def test_stored_dates_round_trip(frozen, admin_client, weekly_job):
+    weekly_job.dates.create(job_datetime=datetime(2027, 6, 9, 12, 0, tzinfo=UTC))
+    response = admin_client.post(change_url(weekly_job), job_form(weekly_job, name="same"))
+    assert response.status_code == 302
+    assert Job.objects.get(pk=weekly_job.pk).dates_list == [datetime(2027, 6, 9, 12, tzinfo=UTC)]
