@@ -18,6 +18,15 @@ def _pending(instance: Any) -> dict[str, list[Any]]:
     return instance.__dict__.setdefault("_pending", {})
 
 
+def _related(instance: Any, name: str) -> Any:
+    """The related rows: prefetched ones without building a manager (akjobd reads these for
+    every due job), else through the manager."""
+    cache = getattr(instance, "_prefetched_objects_cache", None)
+    if cache and name in cache:
+        return cache[name]
+    return getattr(instance, name).all()
+
+
 def _saved(instance: Any) -> bool:
     return instance.pk is not None and not instance._state.adding
 
@@ -50,7 +59,7 @@ class DaySetProperty(_ListProperty):
         self.field, self.low, self.high, self.what = field, low, high, what
 
     def saved(self, instance: Any) -> list[int]:
-        return sorted(obj.pk for obj in getattr(instance, self.field).all())
+        return sorted(obj.pk for obj in _related(instance, self.field))
 
     def __set__(self, instance: Any, values: Any) -> None:
         _pending(instance)[self.name] = self.normalise(values)
@@ -87,7 +96,7 @@ class DatesListProperty(_ListProperty):
     field = "dates"
 
     def saved(self, instance: Any) -> list[datetime]:
-        return sorted(d.job_datetime for d in instance.dates.all())
+        return sorted(d.job_datetime for d in _related(instance, "dates"))
 
     def __set__(self, instance: Any, values: Any) -> None:
         from akjob.jobschedule import check_datetime
@@ -105,4 +114,5 @@ class DatesListProperty(_ListProperty):
         from akjob.models import JobDates
 
         instance.dates.all().delete()
+        getattr(instance, "_prefetched_objects_cache", {}).pop("dates", None)
         JobDates.objects.bulk_create(JobDates(job=instance, job_datetime=v) for v in values)

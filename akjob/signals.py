@@ -33,6 +33,7 @@ def reschedule_job(job: Any) -> None:
     """Recompute ``job``'s next run time unless its own save is applying the change."""
     if job is None or job.pk is None or job.pk in _suspended.get():
         return
+    getattr(job, "_prefetched_objects_cache", {}).pop("dates", None)  # dates just changed
     job.reschedule()
 
 
