@@ -1,0 +1,109 @@
+"""The targets of issue 6, checked against one run's results (standard library only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.peers.report import COMMON, engine_ratio, num, table, wakeup_rows
+
+
+def _mark(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def engine_targets(engine: dict[str, Any]) -> list[list[str]]:
+    if "rows" not in engine:
+        return []
+    rows = {row["key"]: row for row in engine["rows"]}
+    out = []
+    ratios = [engine_ratio(rows[key]["results"]) for key in COMMON if key in rows]
+    known = [r for r in ratios if r is not None]
+    if known:
+        shown = ", ".join(f"{r:.2f}" for r in known)
+        out.append(
+            ["engine: akjob/APScheduler ≤ 1.0 on the three common", shown, _mark(max(known) <= 1)]
+        )
+    if "sparse" in rows:
+        us = rows["sparse"]["results"]["akjob"]["us"]
+        out.append(["engine: sparse schedule < 100 µs", f"{num(us)} µs", _mark(us < 100)])
+    if "impossible" in rows:
+        result = rows["impossible"]["results"]["akjob"]
+        ok = result["status"] == "none" and result["us"] < 5000
+        out.append(["engine: impossible → None in < 5 ms", f"{num(result['us'])} µs", _mark(ok)])
+    return out
+
+
+def wakeup_targets(wakeup: dict[str, Any]) -> list[list[str]]:
+    rows = wakeup_rows(wakeup)
+    mine = {r["n"]: r for r in rows if r["scheduler"] == "akjob"}
+    if not mine:
+        return []
+    out = []
+    largest = mine[max(mine)]
+    out.append(
+        [
+            f"wake-up: idle < 2 ms at {largest['n']:,} jobs",
+            f"{num(largest['idle_ms'])} ms",
+            _mark(largest["idle_ms"] < 2) if largest["n"] >= 100_000 else "—",
+        ]
+    )
+    idle = " → ".join(f"{num(mine[n]['idle_ms'])}" for n in sorted(mine))
+    out.append(["wake-up: idle cost flat in N (ms, smallest to largest N)", idle, "—"])
+    for kind, key in (("1% due, all started", "all_ms"), ("idle", "idle_ms")):
+        worse = [
+            f"{r['scheduler']} at {r['n']:,}"
+            for r in rows
+            if r["scheduler"] != "akjob" and r["n"] in mine and r[key] <= mine[r["n"]][key]
+        ]
+        out.append(
+            [
+                f"wake-up ({kind}): cheaper than each peer at every N",
+                "not cheaper than " + ", ".join(worse) if worse else "cheaper everywhere",
+                _mark(not worse),
+            ]
+        )
+    return out
+
+
+def lateness_targets(lateness: dict[str, Any]) -> list[list[str]]:
+    mine, theirs = lateness.get("akjob-sqlite", {}), lateness.get("apscheduler", {})
+    if "p99" not in mine:
+        return []
+    out = [
+        ["lateness: akjob p99 < 20 ms (SQLite)", f"{num(mine['p99'])} ms", _mark(mine["p99"] < 20)]
+    ]
+    if "p99" in theirs:
+        ratio = mine["p99"] / theirs["p99"]
+        out.append(
+            [
+                "lateness: akjob p99 ≤ 2 × APScheduler-SQLite p99",
+                f"{num(mine['p99'])} / {num(theirs['p99'])} = {ratio:.2f}",
+                _mark(ratio <= 2),
+            ]
+        )
+    return out
+
+
+def idle_targets(idle: dict[str, Any]) -> list[list[str]]:
+    rows = sorted(idle.get("rows", []), key=lambda r: r["n"])
+    if len(rows) < 2:
+        return []
+    low, high = rows[0], rows[-1]
+    growth = high["rss_mib"] - low["rss_mib"]
+    return [
+        [
+            f"memory: idle RSS within 10 MiB from {low['n']:,} to {high['n']:,} jobs",
+            f"{num(low['rss_mib'])} → {num(high['rss_mib'])} MiB ({growth:+.1f})",
+            _mark(abs(growth) <= 10),
+        ]
+    ]
+
+
+def targets_section(results: dict[str, Any]) -> str:
+    rows = (
+        engine_targets(results.get("engine", {}))
+        + wakeup_targets(results.get("wakeup", {}))
+        + lateness_targets(results.get("lateness", {}))
+        + idle_targets(results.get("idle", {}))
+    )
+    return table(["target (issue 6)", "this run", "met"], rows, "llc")

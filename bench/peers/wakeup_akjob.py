@@ -1,0 +1,123 @@
+"""akjob: the cost of one ``Daemon.run_once`` with N jobs, 1% due, and idle (SQLite).
+
+The daemon runs with an executor that starts nothing, so the figure is scheduling and database
+work only: finding the due jobs, deciding, claiming them (run records, compare-and-set updates)
+and the next sleep. ``max_workers`` is the number of due jobs, so one wake-up claims them all.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.peers import wakeup
+from bench.peers.common import django_project, insert_rows, query_timer, timed
+
+
+class NullExecutor:
+    """An executor that starts nothing: each claimed run stays 'running' and is never polled
+    finished, so a wake-up's cost is the daemon's own."""
+
+    def __init__(self) -> None:
+        self.keep_fds: set[int] = set()
+
+    def start(self, claimed: Any, *, monotonic: float) -> Any:
+        from akjob.daemon.execute import Child
+
+        return Child(claimed, 0, -1, None)
+
+    def poll(self, child: Any) -> bool:
+        return False
+
+    def terminate(self, child: Any, *, monotonic: float, kill_after: float) -> None:
+        return None
+
+    def reap_retired(self) -> None:
+        return None
+
+    def warm(self, size: int) -> bool:
+        return False
+
+    def shutdown(self) -> None:
+        return None
+
+
+def grow(total: int, now: datetime) -> list[int]:
+    """Add jobs until the table holds ``total``; return every job id (in creation order)."""
+    from akjob import codeobjects
+    from akjob.models import Job, JobCallable
+
+    template = Job(
+        name="job",
+        _job_code=codeobjects.dumps(JobCallable("math.floor", 1.5)),
+        run_every=wakeup.HOUR,
+    )
+    rows = []
+    for i in range(Job.objects.count(), total):
+        nxt = wakeup.not_due_at(now, i)
+        rows.append((f"job {i}", nxt - wakeup.HOUR, nxt))
+    insert_rows(template, ["name", "_last_interval", "_next_run"], rows)
+    return list(Job.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def set_next(ids: list[int], at: datetime) -> None:
+    """Make these jobs' next run ``at`` (and not running); forget their run records."""
+    from django.db import transaction
+
+    from akjob.models import Job, JobRun
+
+    with transaction.atomic():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            Job.objects.filter(pk__in=chunk).update(
+                _next_run=at,
+                _last_interval=at - wakeup.HOUR,
+                _job_running=False,
+                _run_count=0,
+                _last_run=None,
+            )
+        JobRun.objects.all().delete()
+
+
+def measure(repeat: int, now: datetime) -> Any:
+    from akjob.daemon.loop import Daemon
+
+    def wake(daemon: Daemon, samples: wakeup.Samples) -> None:
+        daemon.children.clear()
+        with query_timer() as db:
+            ms, _ = timed(lambda: daemon.run_once(datetime.now(UTC)))
+        samples.add(ms, db, len(daemon.children))
+
+    def at_size(n: int, due: list[int]) -> dict[str, Any]:
+        count = wakeup.samples_for(n, repeat)
+        ids = grow(n, now)
+        due_ids = [ids[i] for i in due]
+        daemon = Daemon(executor=NullExecutor(), max_workers=len(due_ids))
+        daemon.register(datetime.now(UTC))
+        busy, idle = wakeup.Samples(), wakeup.Samples()
+        for _ in range(count):
+            set_next(due_ids, datetime.now(UTC) - wakeup.DUE_AGO)
+            wake(daemon, busy)
+        set_next(due_ids, now + wakeup.HOUR)
+        for _ in range(count):
+            wake(daemon, idle)
+        result = busy.summary("due") | idle.summary("idle")
+        result["all_ms"] = result["due_ms"]
+        result["all_wakeups"] = 1
+        return result
+
+    return at_size
+
+
+def main() -> None:
+    args = wakeup.arguments(__doc__)
+    with tempfile.TemporaryDirectory(prefix="akjob-bench-") as tmp:
+        django_project(Path(tmp), apps=["akjob"])
+        now = datetime.now(UTC).replace(microsecond=0)
+        wakeup.run_sizes("akjob", args.sizes, measure(args.repeat, now))
+
+
+if __name__ == "__main__":
+    main()
