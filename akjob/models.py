@@ -366,6 +366,10 @@ class JobRun(models.Model):
     )
     lease_until = models.DateTimeField(null=True, blank=True)
     task_result_id = models.CharField(max_length=255, blank=True, default="")
+    # Runs handed to Django's Tasks framework (akjob.tasks.TaskCall): the task backend's alias
+    # and the task's status as the backend last reported it (READY, RUNNING, SUCCESSFUL, FAILED).
+    task_backend = models.CharField(max_length=100, blank=True, default="")
+    task_status = models.CharField(max_length=16, blank=True, default="", db_index=True)
 
     class Meta:
         ordering = ["-scheduled", "-id"]

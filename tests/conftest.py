@@ -9,7 +9,11 @@ import socket
 import pytest
 
 REQUIRE = os.environ.get("AKJOB_REQUIRE_SERVICES") == "1"
-SERVERS = {"postgres": ("127.0.0.1", 5432), "mysql": ("127.0.0.1", 3306)}
+SERVERS = {
+    "postgres": ("127.0.0.1", 5432),
+    "mysql": ("127.0.0.1", 3306),
+    "redis": ("127.0.0.1", 6379),
+}
 
 
 def server_up(name: str) -> bool:

@@ -2,9 +2,11 @@
 
 An occurrence is (job, scheduled time). A daemon claims one with a compare-and-set on the job row
 (``_next_run`` still equal to the occurrence, no run in progress) and a ``JobRun`` row that is
-unique per occurrence, in one transaction: exactly one daemon wins, on every database. Every
-later write about the run is fenced by the run's owner and state, so a daemon that was paused past
-its lease and whose run was meanwhile declared interrupted cannot count it twice.
+unique per occurrence, in one transaction: exactly one daemon wins, on every database. Where the
+database can (PostgreSQL, MySQL 8, MariaDB 10.6+), the job rows are locked ``SKIP LOCKED`` first,
+so several daemons take different due jobs rather than queueing for the same rows. Every later
+write about the run is fenced by the run's owner and state, so a daemon that was paused past its
+lease and whose run was meanwhile declared interrupted cannot count it twice.
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ HOST = socket.gethostname()
 
 @dataclass(frozen=True)
 class Claimed:
-    """A run this daemon owns and must execute (``job`` is the row as claimed)."""
+    """A run this daemon owns and must execute (``job`` is the row as claimed; ``lease_until``
+    its lease as this daemon last wrote it: past that, other daemons may declare it dead, so
+    it must not start any more)."""
 
     run_id: int
     job_id: int
     scheduled: datetime
     timeout: float | None
     job: Job | None = field(default=None, compare=False, repr=False)
+    lease_until: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -90,18 +95,32 @@ def claim(
 
 
 def claim_batch(
-    jobs: list[Job], *, now: datetime, daemon: DaemonRecord, lease: float, pid: int
+    jobs: list[Job],
+    *,
+    now: datetime,
+    daemon: DaemonRecord,
+    lease: float,
+    pid: int,
+    locked: bool = False,
 ) -> list[Claimed | JobRun]:
     """Act on due jobs, in one transaction. Returns a Claimed run to execute, or the skipped or
     missed record, for each job this daemon won; jobs another daemon (or an edit) got first are
     left out.
 
+    ``locked``: the caller's transaction already holds the jobs' rows (read ``FOR UPDATE``);
+    otherwise the rows no other transaction holds are locked first and the others left out.
+
     A job due a moment from now may be claimed ahead of time (the daemon's look-ahead): it is then
     treated exactly as if claimed at its scheduled time, and its run waits for that time.
     """
+    if not jobs:
+        return []
     won: list[tuple[Job, Decision, JobRun]] = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
+        free = {job.pk for job in jobs} if locked else sql.lock_jobs([job.pk for job in jobs])
         for job in jobs:
+            if job.pk not in free:
+                continue  # another daemon is at this row right now: its claim, not ours
             if job.deleteme:  # set by another process since the last run
                 log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
                 job.delete()
@@ -125,7 +144,8 @@ def claim_batch(
             continue
         _mirror_claim(job, decision, to_aware(run.started))
         timeout = job.timeout.total_seconds() if job.timeout else None
-        results.append(Claimed(run.pk, job.pk, decision.scheduled, timeout, job))
+        lease_until = to_aware(run.lease_until)
+        results.append(Claimed(run.pk, job.pk, decision.scheduled, timeout, job, lease_until))
     return results
 
 

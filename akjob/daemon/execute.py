@@ -1,11 +1,13 @@
 """Running claimed occurrences in worker processes.
 
 Workers are forked from the daemon after it closed its database connections, so they never share
-a socket. For each run a worker loads the job, verifies and unpickles its code object, calls
-``run(ownjob=job)``, saves back what the code changed (the code object's own state included) or
-deletes the job when asked to, and writes its outcome to a pipe. Whatever the code does — raise,
-hang, call ``os._exit``, crash the interpreter — the daemon learns it from the pipe, the exit
-status or its own timeout, and goes on.
+a socket. A worker treats each run as Django treats a request: before and after it, connections
+that broke (the database server restarted) or outlived ``CONN_MAX_AGE`` are closed, so the next
+query connects afresh. For each run a worker loads the job, verifies and unpickles its code
+object, calls ``run(ownjob=job)``, saves back what the code changed (the code object's own state
+included) or deletes the job when asked to, and writes its outcome to a pipe. Whatever the code
+does — raise, hang, call ``os._exit``, crash the interpreter — the daemon learns it from the
+pipe, the exit status or its own timeout, and goes on.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, close_old_connections, connections
 
+from akjob.context import RunInfo, running
 from akjob.daemon.claim import Claimed
 from akjob.exceptions import JobCodeError
 from akjob.models import Job, JobRun
@@ -36,7 +40,10 @@ def load(job: Job | int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
     """The job (given, or loaded by id) and its verified code object, or
     (None, (status, error)) when it cannot run."""
     if not isinstance(job, Job):
-        job = Job.objects.filter(pk=job).first()
+        try:
+            job = Job.objects.filter(pk=job).first()
+        except DatabaseError as exc:
+            return None, (Status.FAILED, f"the job could not be loaded: {exc}")
     if job is None:
         return None, (Status.FAILED, "the job was deleted before its run started")
     try:
@@ -48,19 +55,35 @@ def load(job: Job | int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
     return job, code
 
 
-def run_code(job: Job | int, *, not_before: float | None = None) -> tuple[str, str]:
+def run_code(
+    job: Job | int,
+    *,
+    not_before: float | None = None,
+    start_by: float | None = None,
+    run_id: int | None = None,
+    scheduled: datetime | None = None,
+) -> tuple[str, str]:
     """Run a job's code object in this process; return (status, error text).
 
-    The job is loaded first; the code starts no earlier than ``not_before`` (epoch seconds).
+    The job is loaded first; the code starts no earlier than ``not_before`` and, when it is
+    given, no later than ``start_by`` (epoch seconds; past it the run is not started and is
+    reported interrupted). The code sees its run (``run_id``, ``scheduled``) through
+    :func:`akjob.context.current_run`.
     """
     job, code = load(job)
     if job is None:
         return code
     if not_before is not None:
         time.sleep(max(not_before - time.time(), 0.0))
+    if start_by is not None and time.time() > start_by:
+        return Status.INTERRUPTED, (
+            "not started: its lease ran out before it could start (akjobd was paused or too "
+            "busy to renew it), so another daemon may have declared it dead"
+        )
     status, error = Status.SUCCEEDED, ""
     try:
-        code.run(ownjob=job)
+        with running(RunInfo(run_id, job.pk, scheduled)):
+            code.run(ownjob=job)
     except BaseException:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are job failures too
         status, error = Status.FAILED, traceback.format_exc()[-ERROR_TAIL:]
         log.exception("job %s (%s) failed", job.pk, job.name)
@@ -131,8 +154,14 @@ def worker_main(task_fd: int, result_fd: int, max_runs: int) -> None:
                 break  # the daemon closed the pipe: retire
             # The task comes from the daemon that forked this worker: trusted. The job's code
             # object inside it is still verified (signature) before it is unpickled.
-            job, at = pickle.loads(tasks.read(int.from_bytes(header, "big")))  # noqa: S301
-            status, error = run_code(job, not_before=at)
+            task = pickle.loads(tasks.read(int.from_bytes(header, "big")))  # noqa: S301
+            job, at, run_id, start_by = task
+            close_old_connections()  # a connection that broke since the last run is replaced
+            scheduled = datetime.fromtimestamp(at, UTC)
+            status, error = run_code(
+                job, not_before=at, start_by=start_by, run_id=run_id, scheduled=scheduled
+            )
+            close_old_connections()
             _flush_std()
             os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
     except BaseException:  # noqa: BLE001 - report anything, then leave
@@ -170,7 +199,9 @@ class PoolExecutor:
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         worker = next((w for w in self.workers.values() if w.busy is None), None) or self._fork()
         job = claimed.job if claimed.job is not None else claimed.job_id
-        task = pickle.dumps((job, claimed.scheduled.timestamp()), pickle.HIGHEST_PROTOCOL)
+        start_by = claimed.lease_until.timestamp() if claimed.lease_until else None
+        task = (job, claimed.scheduled.timestamp(), claimed.run_id, start_by)
+        task = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
         _write_all(worker.task_fd, len(task).to_bytes(4, "big") + task)
         worker.runs += 1
         deadline = monotonic + claimed.timeout if claimed.timeout else None
@@ -321,7 +352,8 @@ class InlineExecutor:
     """Runs each claimed occurrence at once, in this process (tests, and ``runjob`` fallbacks)."""
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
-        status, error = run_code(claimed.job if claimed.job is not None else claimed.job_id)
+        job = claimed.job if claimed.job is not None else claimed.job_id
+        status, error = run_code(job, run_id=claimed.run_id, scheduled=claimed.scheduled)
         child = Child(claimed, pid=os.getpid(), fd=-1, deadline=None)
         child.output.extend(json.dumps({"status": status, "error": error}).encode())
         return child

@@ -12,6 +12,8 @@ import logging
 import os
 import select
 from collections import deque
+from contextlib import nullcontext
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import (
@@ -20,10 +22,15 @@ from django.db import (
     close_old_connections,
     connection,
     connections,
+    transaction,
 )
+from django.db.backends.signals import connection_created
+from django.db.models import prefetch_related_objects
 
+from akjob import tasks as handoff
 from akjob.conf import akjob_settings
 from akjob.daemon import claim as claims
+from akjob.daemon import sql
 from akjob.daemon.clock import Clock, SystemClock
 from akjob.daemon.execute import Child, PoolExecutor, outcome
 from akjob.models import DaemonRecord, Job, JobRun
@@ -38,7 +45,10 @@ SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no
 WARM_WHEN_IDLE = 0.05  # seconds of idle time in which one more worker process is started
 QUEUE_FACTOR = 4  # runs claimed per worker, at most: a burst is claimed ahead, work still spreads
 KILL_AFTER = 5.0
-BACKOFF_MAX = 30.0
+TASK_REFRESH_BATCH = 20  # handed-over tasks whose outcome is asked for, per heartbeat
+# Retry at least this often while the database is unreachable, so the runs that came due during
+# an outage start within a few seconds of its end.
+BACKOFF_MAX = 5.0
 
 
 class Daemon:
@@ -58,9 +68,15 @@ class Daemon:
         self.lookahead = akjob_settings.lookahead
         self.children: dict[int, Child] = {}
         self.queue: deque[claims.Claimed] = deque()
+        # Outcomes of finished runs not yet written (the database was unreachable): kept, their
+        # leases renewed, and written at the next chance.
+        self.unrecorded: list[tuple[claims.Claimed, str, str]] = []
         self.record: DaemonRecord | None = None
         self.stopping = False
         self._last_heartbeat: float | None = None
+        self._recovered_at: float | None = None  # monotonic time the database came back
+        self._renewed_until: datetime | None = None  # the leases as the last heartbeat wrote them
+        self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -97,14 +113,18 @@ class Daemon:
         return self.record
 
     def run_once(self, now: datetime) -> float:
-        """Reap finished runs, heartbeat when due, start due runs; return seconds to sleep."""
+        """Heartbeat when due, reap finished runs, start due runs; return seconds to sleep.
+
+        The heartbeat comes first: after a pause (SIGSTOP, a stalled host) it finds out which
+        claimed runs other daemons declared interrupted meanwhile, before any of them starts.
+        """
         if self.record is None:
             self.register(now)
-        self.reap(now)
         mono = self.clock.monotonic()
         if self._last_heartbeat is None or mono - self._last_heartbeat >= self.heartbeat_every:
             self.heartbeat(now, lag=mono - (self._last_heartbeat or mono))
             self._last_heartbeat = mono
+        self.reap(now)
         if not self.stopping and self.dispatch(now):
             self.reap(now)  # runs that ended at once (or ran inline) are recorded now
         return self.sleep_for(now)
@@ -116,19 +136,35 @@ class Daemon:
         first free worker, so a burst is claimed ahead while work still spreads over daemons."""
         room = QUEUE_FACTOR * self.max_workers - len(self.children) - len(self.queue)
         horizon = now + timedelta(seconds=self.lookahead)
-        due = Job.objects.due(horizon).order_by("_next_run").prefetch_related(*PREFETCH)
-        batch = []
-        for job in due[: max(room, 0) + SKIP_MARGIN]:
-            if job._job_running and to_aware(job._next_run) > now:
-                continue  # an overlap is decided when the occurrence is really due
-            if not job._job_running:
-                if room <= 0:
-                    continue  # stays due: it runs when a worker is free, coalesced
-                room -= 1
-            batch.append(job)
-        results = claims.claim_batch(
-            batch, now=now, daemon=self.record, lease=self.lease, pid=os.getpid()
-        )
+        due = Job.objects.due(horizon).order_by("_next_run", "pk")
+        if room <= 0:
+            due = due.filter(_job_running=True)  # only overlaps to record: they need no worker
+        # Where the database can, the due rows are locked as they are read, skipping those
+        # another daemon is claiming: each daemon takes the first due jobs no one else is at,
+        # instead of all of them racing for the same rows.
+        locking = sql.can_skip_locked()
+        with transaction.atomic() if locking else nullcontext():
+            if locking:
+                due = due.select_for_update(skip_locked=True)
+            batch = []
+            for job in due[: max(room, 0) + SKIP_MARGIN]:
+                if job._job_running and to_aware(job._next_run) > now:
+                    continue  # an overlap is decided when the occurrence is really due
+                if not job._job_running:
+                    if room <= 0:
+                        continue  # stays due: it runs when a worker is free, coalesced
+                    room -= 1
+                batch.append(job)
+            # The schedules' day sets, for the jobs acted on only (not the margin looked at).
+            prefetch_related_objects(batch, *PREFETCH)
+            results = claims.claim_batch(
+                batch,
+                now=now,
+                daemon=self.record,
+                lease=self.lease,
+                pid=os.getpid(),
+                locked=locking,
+            )
         claimed = [r for r in results if isinstance(r, claims.Claimed)]
         self.queue.extend(claimed)
         self.feed()
@@ -142,6 +178,12 @@ class Daemon:
     def start(self, claimed: claims.Claimed) -> None:
         if run_started.has_listeners(Job):
             run_started.send(sender=Job, run=JobRun.objects.get(pk=claimed.run_id))
+        # The worker refuses to start the run past its lease (this daemon was paused between
+        # claiming and handing over): by then another daemon may have declared it dead.
+        if self._renewed_until is not None and (
+            claimed.lease_until is None or claimed.lease_until < self._renewed_until
+        ):
+            claimed = replace(claimed, lease_until=self._renewed_until)
         # A run handed over ahead of its time: its timeout counts from its scheduled time.
         early = max((claimed.scheduled - self.clock.now()).total_seconds(), 0.0)
         child = self.executor.start(claimed, monotonic=self.clock.monotonic() + early)
@@ -166,15 +208,16 @@ class Daemon:
                 self.executor.terminate(child, monotonic=mono, kill_after=KILL_AFTER)
         self.executor.reap_retired()
         self.feed()  # before the bookkeeping: a queued run should not wait for the database
-        if finished:
-            outcomes = []
-            for child in finished:
-                status, error = outcome(child)
-                log.info("job %s run %s %s", child.claimed.job_id, child.claimed.run_id, status)
-                outcomes.append((child.claimed, status, error))
+        for child in finished:
+            status, error = outcome(child)
+            log.info("job %s run %s %s", child.claimed.job_id, child.claimed.run_id, status)
+            self.unrecorded.append((child.claimed, status, error))
+        if self.unrecorded:
+            # One transaction: on a database error nothing is written and all are kept.
             done = claims.finish_batch(
-                outcomes, daemon=self.record, now=now, keep=akjob_settings.runs_kept
+                self.unrecorded, daemon=self.record, now=now, keep=akjob_settings.runs_kept
             )
+            self.unrecorded = []
             if run_finished.has_listeners(Job):
                 for run in JobRun.objects.filter(pk__in=done):
                     run_finished.send(sender=Job, run=run)
@@ -185,17 +228,50 @@ class Daemon:
         DaemonRecord.objects.filter(pk=self.record.pk).update(heartbeat=to_db(now))
         mine = [c.claimed.run_id for c in self.children.values()]
         mine += [c.run_id for c in self.queue]
+        mine += [claimed.run_id for claimed, _, _ in self.unrecorded]
         if mine:
-            JobRun.objects.filter(pk__in=mine, daemon=self.record, status=Status.RUNNING).update(
-                lease_until=to_db(now + timedelta(seconds=self.lease))
-            )
+            until = now + timedelta(seconds=self.lease)
+            renewed = JobRun.objects.filter(
+                pk__in=mine, daemon=self.record, status=Status.RUNNING
+            ).update(lease_until=to_db(until))
+            if renewed < len(mine) and self.queue:
+                self.drop_lost_runs()
+            self._renewed_until = until
+        if self._recovered_at is not None:
+            # Every daemon lost the database, not only this one: give the others time to come
+            # back (their back-off) and renew their leases before calling any of them dead.
+            if self.clock.monotonic() - self._recovered_at >= BACKOFF_MAX + self.heartbeat_every:
+                self._recovered_at = None
+        if self._recovered_at is None:
+            self.interrupt_stale(now, lag=lag, mine=mine)
+        self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
+
+    def interrupt_stale(self, now: datetime, *, lag: float, mine: list[int]) -> int:
+        """Mark interrupted the runs of other daemons whose lease ran out long enough ago."""
         # Declare a run dead only after its lease plus a grace that covers our own lag.
         cutoff = now - timedelta(seconds=self.heartbeat_every + max(lag, self.heartbeat_every))
         stale = JobRun.objects.filter(status=Status.RUNNING, lease_until__lt=to_db(cutoff))
         stale = list(stale.exclude(pk__in=mine).values_list("pk", flat=True))
-        if stale:
-            n = claims.interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
-            log.warning("%d run(s) of silent daemons marked interrupted", n)
+        if not stale:
+            return 0
+        n = claims.interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
+        log.warning("%d run(s) of silent daemons marked interrupted", n)
+        return n
+
+    def drop_lost_runs(self) -> int:
+        """Forget queued runs that are no longer this daemon's: another daemon declared them
+        interrupted while this one was paused past their lease. They must not start late."""
+        queued = [c.run_id for c in self.queue]
+        ours = set(
+            JobRun.objects.filter(
+                pk__in=queued, daemon=self.record, status=Status.RUNNING
+            ).values_list("pk", flat=True)
+        )
+        lost = len(queued) - len(ours)
+        if lost:
+            self.queue = deque(c for c in self.queue if c.run_id in ours)
+            log.warning("%d claimed run(s) were taken from this daemon; not started", lost)
+        return lost
 
     def recover_dead_local(self, now: datetime) -> int:
         """Interrupt at once the runs of earlier daemons on this host whose process is gone."""
@@ -243,20 +319,33 @@ class Daemon:
     # -- the real loop -----------------------------------------------------------------------
 
     def run(self) -> None:
-        """Run until :meth:`request_stop`; then stop gracefully."""
+        """Run until :meth:`request_stop`; then stop gracefully.
+
+        A database error (the server restarting, a lock wait given up) closes the connections and
+        retries after a back-off, 0.5 s doubling up to BACKOFF_MAX: the daemon outlives outages.
+        """
         backoff = 0.5
-        while not self.stopping:
-            try:
-                wait = self.run_once(self.clock.now())
-                backoff = 0.5
-                if wait > WARM_WHEN_IDLE and self.executor.warm(self.max_workers):
-                    continue  # forking took a moment: look at the time again
-            except (DatabaseError, InterfaceError) as exc:
-                log.error("database error, retrying in %.1f s: %s", backoff, exc)
-                _reset_connections()
-                wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
-            self.wait(wait)
-        self.shutdown()
+        limit = _LockWaitLimit(self.heartbeat_every)
+        connection_created.connect(limit, weak=False, dispatch_uid=LOCK_WAIT_UID)
+        connections.close_all()  # reconnect with the limit
+        try:
+            while not self.stopping:
+                try:
+                    wait = self.run_once(self.clock.now())
+                    if backoff > 0.5:
+                        log.warning("database reachable again")
+                        self._recovered_at = self.clock.monotonic()
+                    backoff = 0.5
+                    if wait > WARM_WHEN_IDLE and self.executor.warm(self.max_workers):
+                        continue  # forking took a moment: look at the time again
+                except (DatabaseError, InterfaceError) as exc:
+                    log.error("database error, retrying in %.1f s: %s", backoff, exc)
+                    _reset_connections()
+                    wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
+                self.wait(wait)
+            self.shutdown()
+        finally:
+            connection_created.disconnect(dispatch_uid=LOCK_WAIT_UID)
 
     def wait(self, seconds: float) -> None:
         fds = [self._wake_r] + [c.fd for c in self.children.values() if c.fd >= 0]
@@ -317,6 +406,23 @@ class Daemon:
         except (DatabaseError, InterfaceError) as exc:
             log.error("database error while stopping: %s", exc)
             _reset_connections()
+
+
+LOCK_WAIT_UID = "akjob.daemon.lock_wait"
+
+
+class _LockWaitLimit:
+    """On each new connection of the daemon process (not its workers: job code keeps the
+    server's defaults), give up a row-lock wait after one heartbeat interval. A peer stopped
+    mid-transaction then costs this daemon a retry, not its heartbeats and leases."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.pid = os.getpid()
+
+    def __call__(self, sender: object, connection: object, **kwargs: object) -> None:
+        if os.getpid() == self.pid:
+            sql.limit_lock_waits(connection, self.seconds)
 
 
 def _alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from django.db import connection
 
@@ -74,3 +75,36 @@ def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: dat
     """Record a run's outcome if ``daemon_id`` still owns it and it is still running."""
     params = [status, error, _dt(JobRun, "finished", now), run_id, daemon_id]
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
+
+
+def can_skip_locked() -> bool:
+    """Whether the database can skip rows locked by others (PostgreSQL, MySQL 8, MariaDB 10.6+)."""
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def lock_jobs(ids: list[int]) -> set[int]:
+    """Lock, for the current transaction, the job rows no one else holds, and return their ids.
+
+    Rows another daemon is claiming or finishing at this moment are skipped, not waited for
+    (``SKIP LOCKED``): daemons claiming the same due jobs take different ones instead of queueing
+    behind each other, and one stopped in the middle of a transaction (SIGSTOP) holds up no one.
+    Where the database cannot skip locked rows (SQLite, MariaDB before 10.6) every id is returned
+    and the compare-and-set that follows waits its turn.
+    """
+    if not ids or not can_skip_locked():
+        return set(ids)
+    rows = Job.objects.filter(pk__in=ids).order_by("pk").select_for_update(skip_locked=True)
+    return set(rows.values_list("pk", flat=True))
+
+
+def limit_lock_waits(conn: Any, seconds: float) -> None:
+    """Make a statement on ``conn`` give up (with a database error) after waiting ``seconds`` for
+    a row lock, instead of the server's default (PostgreSQL: forever; InnoDB: 50 s)."""
+    if conn.vendor == "postgresql":
+        statement = f"SET lock_timeout = {max(int(seconds * 1000), 1)}"
+    elif conn.vendor == "mysql":
+        statement = f"SET SESSION innodb_lock_wait_timeout = {max(round(seconds), 1)}"
+    else:
+        return
+    with conn.cursor() as cursor:
+        cursor.execute(statement)

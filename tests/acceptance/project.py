@@ -19,13 +19,7 @@ from pathlib import Path
 from tests.settings import *  # noqa: F403
 
 BASE_DIR = Path({base!r})
-DATABASES = {{
-    "default": {{
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(BASE_DIR / "db.sqlite3"),
-        "OPTIONS": {{"timeout": 20}},
-    }}
-}}
+DATABASES = {{"default": {database!r}}}
 AKJOB_HEARTBEAT = 1
 AKJOB_LEASE = 3
 AKJOB_STOP_GRACE = {grace}
@@ -34,11 +28,28 @@ AKJOB_POLL = 0.5
 
 
 class Project:
-    def __init__(self, base: Path, *, grace: float = 5) -> None:
+    """``database``: the settings of the default database (default: an SQLite file in ``base``);
+    ``extra``: more settings, appended as Python source."""
+
+    def __init__(
+        self,
+        base: Path,
+        *,
+        grace: float = 5,
+        database: dict[str, Any] | None = None,
+        extra: str = "",
+    ) -> None:
         self.base = base
         self.pid_dir = base / "akjob"
         self.log_dir = base / "akjob" / "logs"
-        (base / "acc_settings.py").write_text(SETTINGS.format(base=str(base), grace=grace))
+        if database is None:
+            database = {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(base / "db.sqlite3"),
+                "OPTIONS": {"timeout": 20},
+            }
+        settings = SETTINGS.format(base=str(base), grace=grace, database=database)
+        (base / "acc_settings.py").write_text(settings + extra)
         self.env = dict(
             os.environ,
             DJANGO_SETTINGS_MODULE="acc_settings",

@@ -41,3 +41,15 @@ class Exit:
 class HardExit:
     def run(self, ownjob):
         os._exit(1)
+
+
+class WhoAmI:
+    """Keeps what ``akjob.context.current_run()`` said (saved back with the code object)."""
+
+    def __init__(self) -> None:
+        self.seen = None
+
+    def run(self, ownjob):
+        from akjob.context import current_run
+
+        self.seen = current_run()
