@@ -3,7 +3,7 @@ forking: runs execute inline)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -11,30 +11,16 @@ from akjob.daemon import claim as claims
 from akjob.daemon.execute import InlineExecutor
 from akjob.daemon.loop import Daemon
 from akjob.models import DaemonRecord, Job, JobRun
-from akjob.testing import FakeClock
 from tests.daemon import jobcode
+from tests.daemon.steps import T0, make
 
 pytestmark = pytest.mark.django_db
-T0 = datetime(2027, 6, 7, 10, 0, 0, tzinfo=UTC)
 Status = JobRun.Status
-
-
-@pytest.fixture
-def clock(time_machine):
-    time_machine.move_to(T0, tick=False)
-    return FakeClock(T0)
 
 
 @pytest.fixture
 def daemon(clock):
     return Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
-
-
-def make(code=None, **fields) -> Job:
-    job = Job(name=fields.pop("name", "job"), **fields)
-    job.job_code_object = code or jobcode.Counter()
-    job.save(now=T0)
-    return Job.objects.get(pk=job.pk)
 
 
 def runs(job: Job) -> list[tuple[datetime, str]]:
