@@ -324,7 +324,7 @@ class Daemon:
         A database error (the server restarting, a lock wait given up) closes the connections and
         retries after a back-off, 0.5 s doubling up to BACKOFF_MAX: the daemon outlives outages.
         """
-        backoff = 0.5
+        backoff, outage = 0.5, False
         limit = _LockWaitLimit(self.heartbeat_every)
         connection_created.connect(limit, weak=False, dispatch_uid=LOCK_WAIT_UID)
         connections.close_all()  # reconnect with the limit
@@ -332,14 +332,17 @@ class Daemon:
             while not self.stopping:
                 try:
                     wait = self.run_once(self.clock.now())
-                    if backoff > 0.5:
+                    if outage:
                         log.warning("database reachable again")
                         self._recovered_at = self.clock.monotonic()
-                    backoff = 0.5
+                    outage, backoff = False, 0.5
                     if wait > WARM_WHEN_IDLE and self.executor.warm(self.max_workers):
                         continue  # forking took a moment: look at the time again
                 except (DatabaseError, InterfaceError) as exc:
                     log.error("database error, retrying in %.1f s: %s", backoff, exc)
+                    # A lost connection is an outage (every daemon lost its renewals); a lock
+                    # wait given up is not, and must not hold back declaring silent peers dead.
+                    outage = outage or not _usable()
                     _reset_connections()
                     wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
                 self.wait(wait)
@@ -439,6 +442,14 @@ def _alive(pid: int) -> bool:
             return stat.read().rpartition(")")[2].split()[0] != "Z"
     except (FileNotFoundError, IndexError):
         return True  # no /proc: trust kill(0)
+
+
+def _usable() -> bool:
+    """Whether the default connection still works (after a lock timeout it does)."""
+    try:
+        return connection.connection is not None and connection.is_usable()
+    except Exception:  # noqa: BLE001 - a broken connection may fail to answer at all
+        return False
 
 
 def _reset_connections() -> None:
