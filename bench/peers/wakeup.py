@@ -13,7 +13,7 @@ import argparse
 import random
 import statistics
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.peers.common import emit
@@ -73,6 +73,27 @@ class Samples:
             f"{prefix}_sent": statistics.median(self.sent),
             f"{prefix}_samples": len(self.ms),
         }
+
+
+def due_then_idle(
+    count: int,
+    set_next: Callable[[datetime], None],
+    wake: Callable[[Samples], None],
+    now: datetime,
+) -> dict[str, Any]:
+    """``count`` wake-ups with the due jobs due, then ``count`` with them an hour away; the
+    summary of both (every due job is started in the one wake-up)."""
+    busy, idle = Samples(), Samples()
+    for _ in range(count):
+        set_next(datetime.now(UTC) - DUE_AGO)
+        wake(busy)
+    set_next(now + HOUR)
+    for _ in range(count):
+        wake(idle)
+    result = busy.summary("due") | idle.summary("idle")
+    result["all_ms"] = result["due_ms"]
+    result["all_wakeups"] = 1
+    return result
 
 
 def run_sizes(

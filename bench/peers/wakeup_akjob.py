@@ -96,17 +96,9 @@ def measure(repeat: int, now: datetime) -> Any:
         due_ids = [ids[i] for i in due]
         daemon = Daemon(executor=NullExecutor(), max_workers=len(due_ids))
         daemon.register(datetime.now(UTC))
-        busy, idle = wakeup.Samples(), wakeup.Samples()
-        for _ in range(count):
-            set_next(due_ids, datetime.now(UTC) - wakeup.DUE_AGO)
-            wake(daemon, busy)
-        set_next(due_ids, now + wakeup.HOUR)
-        for _ in range(count):
-            wake(daemon, idle)
-        result = busy.summary("due") | idle.summary("idle")
-        result["all_ms"] = result["due_ms"]
-        result["all_wakeups"] = 1
-        return result
+        return wakeup.due_then_idle(
+            count, lambda at: set_next(due_ids, at), lambda s: wake(daemon, s), now
+        )
 
     return at_size
 

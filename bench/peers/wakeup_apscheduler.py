@@ -149,17 +149,7 @@ def measure(bench: Bench, repeat: int, now: datetime) -> Any:
     def at_size(n: int, due: list[int]) -> dict[str, Any]:
         count = wakeup.samples_for(n, repeat)
         bench.grow(n, now)
-        busy, idle = wakeup.Samples(), wakeup.Samples()
-        for _ in range(count):
-            bench.set_next(due, datetime.now(UTC) - wakeup.DUE_AGO)
-            bench.wake(busy)
-        bench.set_next(due, now + wakeup.HOUR)
-        for _ in range(count):
-            bench.wake(idle)
-        result = busy.summary("due") | idle.summary("idle")
-        result["all_ms"] = result["due_ms"]
-        result["all_wakeups"] = 1
-        return result
+        return wakeup.due_then_idle(count, lambda at: bench.set_next(due, at), bench.wake, now)
 
     return at_size
 

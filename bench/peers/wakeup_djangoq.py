@@ -51,17 +51,7 @@ def measure(repeat: int, now: datetime) -> Any:
         count = wakeup.samples_for(n, repeat)
         ids = grow(n, now)
         due_ids = [ids[i] for i in due]
-        busy, idle = wakeup.Samples(), wakeup.Samples()
-        for _ in range(count):
-            set_next(due_ids, datetime.now(UTC) - wakeup.DUE_AGO)
-            call(busy)
-        set_next(due_ids, now + wakeup.HOUR)
-        for _ in range(count):
-            call(idle)
-        result = busy.summary("due") | idle.summary("idle")
-        result["all_ms"] = result["due_ms"]
-        result["all_wakeups"] = 1
-        return result
+        return wakeup.due_then_idle(count, lambda at: set_next(due_ids, at), call, now)
 
     return at_size
 
