@@ -276,15 +276,45 @@ def prune(job_id: int, keep: int) -> int:
     return JobRun.objects.filter(pk__in=old).delete()[0]
 
 
-def interrupt(runs: list[int], *, reason: str, now: datetime) -> int:
-    """Mark still-running runs interrupted (counted as runs) and free their jobs."""
-    done = 0
+def interrupt(runs: list[int], *, reason: str, now: datetime) -> tuple[int, set[int]]:
+    """Mark still-running runs interrupted (counted as runs) and free their jobs.
+
+    Each run is marked by a statement of its own, and the jobs freed after, skipping job rows
+    another transaction holds: a peer stopped in the middle of a claim keeps those rows locked
+    and must not keep its dead runs from being declared. Returns how many runs were marked and
+    the ids of the jobs left marked running, for :func:`free_jobs` to retry."""
+    done, jobs = 0, set()
     for run_id in runs:
-        with transaction.atomic():
-            row = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
-            job_id = row.values_list("job_id", flat=True).first()
-            if row.update(status=Status.INTERRUPTED, error=reason, finished=to_db(now)):
-                done += 1
-                if job_id is not None:
-                    Job.objects.filter(pk=job_id).update(_job_running=False)
-    return done
+        row = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
+        job_id = row.values_list("job_id", flat=True).first()
+        if row.update(status=Status.INTERRUPTED, error=reason, finished=to_db(now)):
+            done += 1
+            if job_id is not None:
+                jobs.add(job_id)
+    return done, jobs - free_jobs(jobs)
+
+
+def free_jobs(job_ids: set[int]) -> set[int]:
+    """Clear the running mark of these jobs where no run of theirs is running any more, skipping
+    rows another transaction holds (where the database can). Returns the ids settled: freed, or
+    found with a run in progress (nothing to free)."""
+    if not job_ids:
+        return set()
+    with transaction.atomic():
+        free = sql.lock_jobs(sorted(job_ids))
+        busy = set(
+            JobRun.objects.filter(job_id__in=free, status=Status.RUNNING).values_list(
+                "job_id", flat=True
+            )
+        )
+        Job.objects.filter(pk__in=free - busy, _job_running=True).update(_job_running=False)
+    return free
+
+
+def orphaned_jobs() -> set[int]:
+    """Jobs marked running with no run in progress: left so by an interrupt that found the job's
+    row locked, or by a database restored from a backup."""
+    running = JobRun.objects.filter(status=Status.RUNNING).values("job_id")
+    return set(
+        Job.objects.filter(_job_running=True).exclude(pk__in=running).values_list("pk", flat=True)
+    )

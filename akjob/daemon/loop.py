@@ -71,6 +71,9 @@ class Daemon:
         # Outcomes of finished runs not yet written (the database was unreachable): kept, their
         # leases renewed, and written at the next chance.
         self.unrecorded: list[tuple[claims.Claimed, str, str]] = []
+        # Jobs whose run this daemon declared interrupted but whose row another transaction held:
+        # their running mark is cleared at a later heartbeat.
+        self.unfreed: set[int] = set()
         self.record: DaemonRecord | None = None
         self.stopping = False
         self._last_heartbeat: float | None = None
@@ -109,6 +112,8 @@ class Daemon:
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA journal_mode=WAL")
         self.recover_dead_local(now)
+        orphans = claims.orphaned_jobs()
+        self.unfreed |= orphans - claims.free_jobs(orphans)
         log.info("akjobd %s:%s started", claims.HOST, os.getpid())
         return self.record
 
@@ -244,6 +249,8 @@ class Daemon:
                 self._recovered_at = None
         if self._recovered_at is None:
             self.interrupt_stale(now, lag=lag, mine=mine)
+        if self.unfreed:
+            self.unfreed -= claims.free_jobs(self.unfreed)
         self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
 
     def interrupt_stale(self, now: datetime, *, lag: float, mine: list[int]) -> int:
@@ -254,7 +261,7 @@ class Daemon:
         stale = list(stale.exclude(pk__in=mine).values_list("pk", flat=True))
         if not stale:
             return 0
-        n = claims.interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
+        n = self._interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
         log.warning("%d run(s) of silent daemons marked interrupted", n)
         return n
 
@@ -273,6 +280,13 @@ class Daemon:
             log.warning("%d claimed run(s) were taken from this daemon; not started", lost)
         return lost
 
+    def _interrupt(self, runs: list[int], *, reason: str, now: datetime) -> int:
+        n, unfreed = claims.interrupt(runs, reason=reason, now=now)
+        if unfreed:
+            log.warning("job(s) %s held by another transaction: freed later", sorted(unfreed))
+            self.unfreed |= unfreed
+        return n
+
     def recover_dead_local(self, now: datetime) -> int:
         """Interrupt at once the runs of earlier daemons on this host whose process is gone."""
         dead = [
@@ -290,7 +304,7 @@ class Daemon:
                 "pk", flat=True
             )
         )
-        n = claims.interrupt(runs, reason="its akjobd process died", now=now)
+        n = self._interrupt(runs, reason="its akjobd process died", now=now)
         if n:
             log.warning("%d run(s) of a dead akjobd on this host marked interrupted", n)
         return n
@@ -325,7 +339,7 @@ class Daemon:
         retries after a back-off, 0.5 s doubling up to BACKOFF_MAX: the daemon outlives outages.
         """
         backoff, outage = 0.5, False
-        limit = _LockWaitLimit(self.heartbeat_every)
+        limit = _LockWaitLimit(self.heartbeat_every, idle=self.lease)
         connection_created.connect(limit, weak=False, dispatch_uid=LOCK_WAIT_UID)
         connections.close_all()  # reconnect with the limit
         try:
@@ -366,7 +380,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Stop claiming; let runs finish within the grace period; stop and record the rest."""
         if self.queue:
-            claims.interrupt(
+            self._interrupt(
                 [c.run_id for c in self.queue],
                 reason="akjobd stopped before the run started",
                 now=self.clock.now(),
@@ -416,16 +430,18 @@ LOCK_WAIT_UID = "akjob.daemon.lock_wait"
 
 class _LockWaitLimit:
     """On each new connection of the daemon process (not its workers: job code keeps the
-    server's defaults), give up a row-lock wait after one heartbeat interval. A peer stopped
-    mid-transaction then costs this daemon a retry, not its heartbeats and leases."""
+    server's defaults), give up a row-lock wait after one heartbeat interval, and have the server
+    end a transaction left idle for a lease. A peer stopped mid-transaction then costs this
+    daemon a retry, not its heartbeats and leases, and holds its rows no longer than its lease."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, idle: float) -> None:
         self.seconds = seconds
+        self.idle = idle
         self.pid = os.getpid()
 
     def __call__(self, sender: object, connection: object, **kwargs: object) -> None:
         if os.getpid() == self.pid:
-            sql.limit_lock_waits(connection, self.seconds)
+            sql.limit_lock_waits(connection, self.seconds, idle=self.idle)
 
 
 def _alive(pid: int) -> bool:

@@ -97,14 +97,23 @@ def lock_jobs(ids: list[int]) -> set[int]:
     return set(rows.values_list("pk", flat=True))
 
 
-def limit_lock_waits(conn: Any, seconds: float) -> None:
+def limit_lock_waits(conn: Any, seconds: float, *, idle: float | None = None) -> None:
     """Make a statement on ``conn`` give up (with a database error) after waiting ``seconds`` for
-    a row lock, instead of the server's default (PostgreSQL: forever; InnoDB: 50 s)."""
+    a row lock, instead of the server's default (PostgreSQL: forever; InnoDB: 50 s).
+
+    With ``idle``, also have the server end the session when it sits inside an open transaction
+    for that long (PostgreSQL, MariaDB): a daemon paused mid-transaction (SIGSTOP, a frozen
+    virtual machine) then loses its transaction, and the rows it had locked are free again, once
+    its lease is over instead of whenever it resumes. MySQL has no such setting."""
+    statements = []
     if conn.vendor == "postgresql":
-        statement = f"SET lock_timeout = {max(int(seconds * 1000), 1)}"
+        statements.append(f"SET lock_timeout = {max(int(seconds * 1000), 1)}")
+        if idle is not None:
+            statements.append(f"SET idle_in_transaction_session_timeout = {int(idle * 1000)}")
     elif conn.vendor == "mysql":
-        statement = f"SET SESSION innodb_lock_wait_timeout = {max(round(seconds), 1)}"
-    else:
-        return
+        statements.append(f"SET SESSION innodb_lock_wait_timeout = {max(round(seconds), 1)}")
+        if idle is not None and conn.mysql_is_mariadb:
+            statements.append(f"SET SESSION idle_transaction_timeout = {max(round(idle), 1)}")
     with conn.cursor() as cursor:
-        cursor.execute(statement)
+        for statement in statements:
+            cursor.execute(statement)

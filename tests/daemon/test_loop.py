@@ -138,6 +138,7 @@ def test_clock_stepping_back_does_not_rerun(daemon, clock):
 
 def test_overlapping_occurrence_is_skipped_and_recorded(daemon, clock):
     job = make(run_every=timedelta(seconds=60))
+    daemon.register(clock.now())  # (a starting daemon frees jobs marked running with no run)
     Job.objects.filter(pk=job.pk).update(_job_running=True)
     clock.set(T0 + timedelta(seconds=60))
     daemon.run_once(clock.now())
@@ -202,7 +203,7 @@ def test_finish_is_fenced_by_owner(clock):
     clock.set(T0 + timedelta(seconds=10))
     a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
     claimed = claims.claim(Job.objects.get(pk=job.pk), now=clock.now(), daemon=a, lease=60, pid=1)
-    assert claims.interrupt([claimed.run_id], reason="lease expired", now=clock.now()) == 1
+    assert claims.interrupt([claimed.run_id], reason="lease expired", now=clock.now()) == (1, set())
     assert not claims.finish(claimed, daemon=a, status=Status.SUCCEEDED, error="", now=T0)
     run = JobRun.objects.get(pk=claimed.run_id)
     assert run.status == Status.INTERRUPTED

@@ -127,3 +127,121 @@ def test_the_daemon_gives_up_lock_waits_after_a_heartbeat():
     finally:
         with connection.cursor() as cursor:
             cursor.execute(reset)
+
+
+@pytest.fixture
+def row_holder():
+    """Hold a job's row locked from another connection, as a peer stopped in the middle of a
+    claim would; ``release()`` commits that transaction."""
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite has one writer: no row locks to hold")
+    held, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def hold(pk: int) -> None:
+        try:
+            with transaction.atomic():
+                list(Job.objects.select_for_update().filter(pk=pk))
+                held.set()
+                release.wait(30)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+            held.set()
+        finally:
+            connection.close()
+
+    threads: list[threading.Thread] = []
+
+    class Holder:
+        def lock(self, pk: int) -> None:
+            thread = threading.Thread(target=hold, args=(pk,))
+            thread.start()
+            threads.append(thread)
+            assert held.wait(10) and not errors, errors
+
+        def release(self) -> None:
+            release.set()
+            for thread in threads:
+                thread.join(10)
+            assert not errors, errors
+
+    holder = Holder()
+    yield holder
+    holder.release()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_run_is_declared_even_while_its_job_row_is_held(daemon, clock, row_holder):
+    job = make(dates_list=[T0 + timedelta(seconds=10)])
+    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
+    daemon.register(clock.now())
+    clock.set(T0 + timedelta(seconds=10))
+    claimed = claims.claim(
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
+    )
+    row_holder.lock(job.pk)  # the silent daemon stopped inside a transaction on that row
+    clock.set(T0 + timedelta(seconds=100))
+    daemon.run_once(clock.now())
+    run = JobRun.objects.get(pk=claimed.run_id)
+    assert run.status == Status.INTERRUPTED and "heartbeat" in run.error
+    assert Job.objects.get(pk=job.pk)._job_running is True  # its row is still held
+    assert daemon.unfreed == {job.pk}
+    row_holder.release()
+    clock.advance(daemon.heartbeat_every)
+    daemon.run_once(clock.now())
+    assert Job.objects.get(pk=job.pk)._job_running is False
+    assert daemon.unfreed == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_free_jobs_leaves_a_job_whose_run_is_in_progress(clock):
+    job = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
+    claims.claim(Job.objects.get(pk=job.pk), now=clock.now(), daemon=a, lease=60, pid=1)
+    assert claims.orphaned_jobs() == set()
+    assert claims.free_jobs({job.pk}) == {job.pk}  # settled: nothing to free
+    assert Job.objects.get(pk=job.pk)._job_running is True
+
+
+def test_a_starting_daemon_frees_jobs_left_marked_running(daemon, clock):
+    job = make(run_every=timedelta(seconds=10))
+    Job.objects.filter(pk=job.pk).update(_job_running=True)  # e.g. restored from a backup
+    assert claims.orphaned_jobs() == {job.pk}
+    daemon.run_once(clock.now())  # registers; the first heartbeat frees it
+    assert Job.objects.get(pk=job.pk)._job_running is False
+
+
+def test_the_server_ends_a_transaction_left_idle_for_a_lease():
+    from django.db import connection
+
+    from akjob.daemon import sql
+
+    queries = {
+        "postgresql": (
+            "SHOW idle_in_transaction_session_timeout",
+            "RESET idle_in_transaction_session_timeout",
+        ),
+        "mysql": (
+            "SELECT @@SESSION.idle_transaction_timeout",
+            "SET SESSION idle_transaction_timeout = DEFAULT",
+        ),
+    }
+    if connection.vendor not in queries or (
+        connection.vendor == "mysql" and not connection.mysql_is_mariadb
+    ):
+        pytest.skip("only PostgreSQL and MariaDB end idle transactions")
+    show, reset = queries[connection.vendor]
+    sql.limit_lock_waits(connection, 1.5, idle=60)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(show)
+            (value,) = cursor.fetchone()
+        assert str(value) in {"1min", "60"}
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(reset)

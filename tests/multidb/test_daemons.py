@@ -106,11 +106,6 @@ def test_a_killed_daemon_costs_its_runs_in_progress_only(cluster: Cluster) -> No
     shares(cluster, report, others)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue: a daemon stopped inside a transaction holds row locks that the others "
-    "need to declare its run interrupted; they retry each heartbeat until it resumes",
-)
 def test_a_stopped_daemon_is_fenced_and_carries_on(cluster: Cluster) -> None:
     first, jobs, slow = start(cluster, slow=6)
     sleep_until(first + 4)
