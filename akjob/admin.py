@@ -322,7 +322,12 @@ class JobAdmin(admin.ModelAdmin):
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     list_display = ("scheduled", "job_link", "run_status", "started", "finished", "error_summary")
-    list_filter = ("status", ("job", admin.RelatedOnlyFieldListFilter), "scheduled")
+    list_filter = (
+        "status",
+        "task_status",
+        ("job", admin.RelatedOnlyFieldListFilter),
+        "scheduled",
+    )
     search_fields = ("job_name", "error")
     date_hierarchy = "scheduled"
     list_select_related = ("job",)
@@ -338,7 +343,9 @@ class JobRunAdmin(admin.ModelAdmin):
         "host",
         "pid",
         "daemon",
+        "task_backend",
         "task_result_id",
+        "task_status",
     )
     readonly_fields = fields
 
@@ -358,7 +365,12 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def run_status(self, run: JobRun) -> str:
-        return status_badge(run.status)
+        if not run.task_backend:
+            return status_badge(run.status)
+        task = (run.task_status or "unknown").lower()
+        return format_html(
+            '{} <span class="akjob-task">task {}</span>', status_badge(run.status), task
+        )
 
     @admin.display(description="error")
     def error_summary(self, run: JobRun) -> str:

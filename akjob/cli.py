@@ -140,9 +140,16 @@ def error_line(text: str) -> str:
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
+def run_status(run: Any) -> str:
+    """A run's status; for a run handed to a task backend, with the task's status after it."""
+    if not run.task_backend:
+        return run.status
+    return f"{run.status}, task {(run.task_status or 'unknown').lower()}"
+
+
 def _runs_table(runs: Iterable[Any], *, indent: str = "") -> str:
     rows = [
-        (when(r.scheduled), when(r.started), when(r.finished), r.status, error_line(r.error))
+        (when(r.scheduled), when(r.started), when(r.finished), run_status(r), error_line(r.error))
         for r in runs
     ]
     if not rows:

@@ -148,6 +148,20 @@ def test_history_newest_first(job: Job) -> None:
     assert lines[4].startswith("2027-06-07 05:00:00 UTC") and "succeeded" in lines[4]
 
 
+def test_history_shows_the_outcome_of_a_handed_over_task(job: Job) -> None:
+    JobRun.objects.create(
+        job=job,
+        job_name=job.name,
+        scheduled=NOW - timedelta(hours=1),
+        status=JobRun.Status.SUCCEEDED,
+        task_backend="default",
+        task_result_id="r-1",
+        task_status="RUNNING",
+    )
+    lines = akjobd("history", "-id", str(job.pk)).splitlines()
+    assert "succeeded, task running" in lines[3]
+
+
 def test_history_without_runs(job: Job) -> None:
     assert akjobd("history", "-id", str(job.pk)).splitlines()[1] == "none"
 

@@ -69,6 +69,23 @@ def test_a_run_shows_its_error_pre_wrapped_and_cannot_be_changed(frozen, admin_c
     assert JobRun.objects.get(pk=runs[0].pk).status == JobRun.Status.FAILED
 
 
+def test_a_run_handed_to_a_task_backend_shows_the_task_outcome(frozen, admin_client, weekly_job):
+    run = JobRun.objects.create(
+        job=weekly_job,
+        job_name=weekly_job.name,
+        scheduled=frozen - timedelta(hours=1),
+        status=JobRun.Status.FAILED,
+        task_backend="default",
+        task_result_id="r-42",
+        task_status="FAILED",
+    )
+    listing = admin_client.get(f"{RUNS}?task_status__exact=FAILED")
+    assert names(listing) == ["weekly report"]
+    assert '<span class="akjob-task">task failed</span>' in listing.content.decode()
+    detail = admin_client.get(reverse("admin:akjob_jobrun_change", args=[run.pk])).content.decode()
+    assert "r-42" in detail and "FAILED" in detail and "default" in detail
+
+
 def test_the_viewer_sees_runs(frozen, viewer_client, runs):
     assert viewer_client.get(RUNS).status_code == 200
 
