@@ -13,9 +13,36 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+LOADED = "_loaded_sets"  # the saved values as load_saved() read them, per list property
+
 
 def _pending(instance: Any) -> dict[str, list[Any]]:
     return instance.__dict__.setdefault("_pending", {})
+
+
+def load_saved(jobs: list[Any]) -> None:
+    """Read the saved values of every ``*_list`` property of ``jobs`` at once: one query per
+    property for the whole list, no related managers built. The daemon reads them for every due
+    job; :meth:`Job.save` forgets them once it has written staged values."""
+    from akjob.models import Job, JobDates
+
+    if not jobs:
+        return
+    ids = [job.pk for job in jobs]
+    found: dict[str, dict[int, list[Any]]] = {}
+    for prop in LIST_PROPERTIES:
+        by_job: dict[int, list[Any]] = found.setdefault(prop, {})
+        if prop == "dates_list":
+            rows = JobDates.objects.filter(job_id__in=ids).values_list("job_id", "job_datetime")
+        else:
+            field = Job._meta.get_field(getattr(Job, prop).field)
+            through = field.remote_field.through
+            source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+            rows = through.objects.filter(**{f"{source}__in": ids}).values_list(source, target)
+        for job_id, value in rows:
+            by_job.setdefault(job_id, []).append(value)
+    for job in jobs:
+        job.__dict__[LOADED] = {prop: sorted(found[prop].get(job.pk, [])) for prop in found}
 
 
 def _related(instance: Any, name: str) -> Any:
@@ -45,6 +72,9 @@ class _ListProperty(property):
             return list(pending[self.name])
         if not _saved(instance):
             return []
+        loaded = instance.__dict__.get(LOADED)
+        if loaded is not None and self.name in loaded:
+            return list(loaded[self.name])
         return self.saved(instance)
 
     def saved(self, instance: Any) -> list[Any]:
@@ -116,3 +146,13 @@ class DatesListProperty(_ListProperty):
         instance.dates.all().delete()
         getattr(instance, "_prefetched_objects_cache", {}).pop("dates", None)
         JobDates.objects.bulk_create(JobDates(job=instance, job_datetime=v) for v in values)
+
+
+LIST_PROPERTIES = (
+    "dates_list",
+    "monthly_days_list",
+    "weekly_days_list",
+    "active_monthly_days_list",
+    "active_weekly_days_list",
+    "active_months_list",
+)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from akjob import codeobjects
+from akjob import codeobjects, daysets
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
 from akjob.signals import suspend_reschedule
@@ -198,6 +198,8 @@ class Job(models.Model):
                 for name, values in pending.items():
                     getattr(type(self), name).apply(self, values)
             self.__dict__.pop("_pending", None)
+            if pending:
+                self.__dict__.pop(daysets.LOADED, None)
             self._remember_loaded()
             if adding or pending or SCHEDULE_FIELDS.intersection(changed):
                 self.reschedule(now=now)

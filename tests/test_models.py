@@ -40,6 +40,31 @@ def test_list_properties_on_an_unsaved_job_are_applied_at_save():
     assert fresh._next_run == datetime(2027, 6, 11, 6, 0, tzinfo=UTC)  # Friday
 
 
+def test_saved_lists_loaded_at_once_for_many_jobs_match_each_job_s_own():
+    from akjob import daysets
+
+    first = Job(name="a", weekly_time=time(6, 0), weekly_days_list=[2, 6])
+    first.active_months_list = [3, 10]
+    first.save()
+    second = Job(name="b", dates_list=[NOW + timedelta(days=2), NOW + timedelta(days=1)])
+    second.save()
+    third = Job.objects.create(name="c", run_every=timedelta(hours=1))
+    jobs = list(Job.objects.order_by("pk"))
+    with CaptureQueriesContext(connection) as queries:
+        daysets.load_saved(jobs)
+        loaded = [{p: getattr(job, p) for p in daysets.LIST_PROPERTIES} for job in jobs]
+    assert len(queries) == len(daysets.LIST_PROPERTIES)  # one per property, for every job
+    own = [{p: getattr(Job.objects.get(pk=j.pk), p) for p in daysets.LIST_PROPERTIES} for j in jobs]
+    assert loaded == own
+    assert loaded[0]["weekly_days_list"] == [2, 6] and loaded[0]["active_months_list"] == [3, 10]
+    assert loaded[1]["dates_list"] == [NOW + timedelta(days=1), NOW + timedelta(days=2)]
+    assert all(value == [] for value in loaded[2].values()) and jobs[2].pk == third.pk
+    # A list assigned and saved is read from the database again, not from what was loaded.
+    jobs[0].weekly_days_list = [4]
+    jobs[0].save()
+    assert jobs[0].weekly_days_list == [4]
+
+
 def test_list_methods_on_the_returned_list_change_nothing():
     job = Job(name="m", monthly_time=time(1, 0))
     job.monthly_days_list = [1]

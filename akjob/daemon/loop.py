@@ -25,8 +25,8 @@ from django.db import (
     transaction,
 )
 from django.db.backends.signals import connection_created
-from django.db.models import prefetch_related_objects
 
+from akjob import daysets
 from akjob import tasks as handoff
 from akjob.conf import akjob_settings
 from akjob.daemon import claim as claims
@@ -39,8 +39,6 @@ from akjob.timeutil import to_aware, to_db
 
 log = logging.getLogger("akjob.daemon")
 Status = JobRun.Status
-PREFETCH = ("dates", "monthly_days", "weekly_days", "active_monthly_days", "active_weekly_days")
-PREFETCH += ("active_months",)
 SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no worker)
 WARM_WHEN_IDLE = 0.05  # seconds of idle time in which one more worker process is started
 QUEUE_FACTOR = 4  # runs claimed per worker, at most: a burst is claimed ahead, work still spreads
@@ -49,6 +47,7 @@ TASK_REFRESH_BATCH = 20  # handed-over tasks whose outcome is asked for, per hea
 # Retry at least this often while the database is unreachable, so the runs that came due during
 # an outage start within a few seconds of its end.
 BACKOFF_MAX = 5.0
+UNKNOWN = object()
 
 
 class Daemon:
@@ -79,6 +78,7 @@ class Daemon:
         self._last_heartbeat: float | None = None
         self._recovered_at: float | None = None  # monotonic time the database came back
         self._renewed_until: datetime | None = None  # the leases as the last heartbeat wrote them
+        self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
@@ -141,6 +141,11 @@ class Daemon:
         first free worker, so a burst is claimed ahead while work still spreads over daemons."""
         room = QUEUE_FACTOR * self.max_workers - len(self.children) - len(self.queue)
         horizon = now + timedelta(seconds=self.lookahead)
+        # One short statement answers "anything due?"; an idle wake-up is that statement alone.
+        self._earliest = sql.earliest_next_run()
+        if self._earliest is None or self._earliest > horizon:
+            return 0
+        self._earliest = UNKNOWN  # what follows moves next run times: read again before sleeping
         due = Job.objects.due(horizon).order_by("_next_run", "pk")
         if room <= 0:
             due = due.filter(_job_running=True)  # only overlaps to record: they need no worker
@@ -161,7 +166,7 @@ class Daemon:
                     room -= 1
                 batch.append(job)
             # The schedules' day sets, for the jobs acted on only (not the margin looked at).
-            prefetch_related_objects(batch, *PREFETCH)
+            daysets.load_saved(batch)
             results = claims.claim_batch(
                 batch,
                 now=now,
@@ -312,16 +317,14 @@ class Daemon:
     def sleep_for(self, now: datetime) -> float:
         """Seconds until the next thing to do, at most the poll interval."""
         wait = self.poll
-        nxt = (
-            Job.objects.filter(job_enabled=True, _next_run__isnull=False)
-            .order_by("_next_run")
-            .values_list("_next_run", flat=True)
-            .first()
-        )
+        nxt = self._earliest
+        if nxt is UNKNOWN:
+            nxt = sql.earliest_next_run()
+        self._earliest = UNKNOWN  # good for this wake-up only
         if self.queue and len(self.children) < self.max_workers:
             return 0.0
         if nxt is not None and len(self.children) < self.max_workers:
-            wait = min(wait, (to_aware(nxt) - now).total_seconds() - self.lookahead)
+            wait = min(wait, (nxt - now).total_seconds() - self.lookahead)
         mono = self.clock.monotonic()
         for child in self.children.values():
             if child.deadline is not None:

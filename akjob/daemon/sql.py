@@ -8,21 +8,28 @@ fields themselves.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.utils import timezone as dj_timezone
+from django.utils.dateparse import parse_datetime
 
 from akjob.models import Job, JobRun
+from akjob.timeutil import to_aware, to_db
 
 
 def _q(model: type, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
-def _dt(model: type, name: str, value: datetime | None) -> object:
-    return model._meta.get_field(name).get_db_prep_value(value, connection)
+def _dt(value: datetime | None) -> object:
+    """A datetime as the database driver takes it for a DateTimeField."""
+    if value is not None and not settings.USE_TZ and dj_timezone.is_aware(value):
+        value = to_db(value)
+    return connection.ops.adapt_datetimefield_value(value)
 
 
 @cache
@@ -39,6 +46,10 @@ def _statements(vendor: str) -> dict[str, str]:
             f"{anchor} = COALESCE(%s, {anchor}) {guard}"
         ),
         "advance": f"UPDATE {job} SET {nxt} = %s, {anchor} = COALESCE(%s, {anchor}) {guard}",
+        "earliest": (
+            f"SELECT {nxt} FROM {job} WHERE {_q(Job, 'job_enabled')} = %s AND {nxt} IS NOT NULL "
+            f"ORDER BY {nxt} LIMIT 1"
+        ),
         "finish": (
             f"UPDATE {run} SET {_q(JobRun, 'status')} = %s, {_q(JobRun, 'error')} = %s, "
             f"{_q(JobRun, 'finished')} = %s, {_q(JobRun, 'lease_until')} = NULL "
@@ -63,18 +74,34 @@ def cas_job(
 ) -> bool:
     """Move the job from the occurrence it was loaded with to ``next_run``; with ``claim_at``,
     also mark it running and count the run. True if this call won the row."""
-    guard = [job.pk, _dt(Job, "_next_run", job._next_run), bool(job._job_running)]
-    values = [_dt(Job, "_next_run", next_run)]
+    guard = [job.pk, _dt(job._next_run), bool(job._job_running)]
+    values = [_dt(next_run)]
     if claim_at is not None:
-        values += [True, _dt(Job, "_last_run", claim_at)]
-    values.append(_dt(Job, "_last_interval", anchor))
+        values += [True, _dt(claim_at)]
+    values.append(_dt(anchor))
     return _execute("claim" if claim_at is not None else "advance", values + guard) == 1
 
 
 def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: datetime) -> bool:
     """Record a run's outcome if ``daemon_id`` still owns it and it is still running."""
-    params = [status, error, _dt(JobRun, "finished", now), run_id, daemon_id]
+    params = [status, error, _dt(now), run_id, daemon_id]
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
+
+
+def earliest_next_run() -> datetime | None:
+    """The earliest next run time of the enabled jobs (aware, UTC), or None: what the daemon
+    asks at every wake-up, served by the index on the next run time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)["earliest"], [True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    value = row[0]
+    if isinstance(value, str):  # a database without a datetime type handing back text
+        value = parse_datetime(value)
+    if settings.USE_TZ and dj_timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)  # stored in UTC (SQLite, MySQL)
+    return to_aware(value)
 
 
 def can_skip_locked() -> bool:

@@ -35,6 +35,22 @@ def test_nothing_due_sleeps_until_the_next_run(daemon, clock):
     assert daemon.run_once(clock.now()) == pytest.approx(0.25)
 
 
+def test_an_idle_wake_up_is_one_statement(daemon, clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    make(run_every=timedelta(minutes=5))
+    disabled = make(run_every=timedelta(seconds=10))
+    Job.objects.filter(pk=disabled.pk).update(job_enabled=False)  # due, but not to be run
+    daemon.run_once(clock.now())  # registers
+    clock.set(T0 + timedelta(seconds=5))  # no heartbeat due yet
+    with CaptureQueriesContext(connection) as queries:
+        assert daemon.run_once(clock.now()) == 1.0
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.75))
+    assert daemon.run_once(clock.now()) == pytest.approx(0.25)
+
+
 def test_a_job_due_within_the_lookahead_is_claimed_for_its_own_time(daemon, clock):
     job = make(run_every=timedelta(minutes=5))
     clock.set(T0 + timedelta(minutes=5) - timedelta(seconds=0.3))
@@ -297,3 +313,24 @@ def test_edit_while_due_is_not_reverted(daemon, clock):
     user.save()
     fresh = Job.objects.get(pk=job.pk)
     assert fresh.name == "after" and fresh._run_count == 1
+
+
+def test_a_project_without_use_tz_runs_its_jobs_on_local_time(clock):
+    from django.test import override_settings
+
+    from akjob.daemon import sql
+
+    with override_settings(USE_TZ=False, TIME_ZONE="Europe/London"):
+        daemon = Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
+        job = make(run_every=timedelta(seconds=10))
+        # Stored naive in London time (summer: UTC+1), read back as aware UTC.
+        assert sql.earliest_next_run() == T0 + timedelta(seconds=10)
+        assert daemon.run_once(clock.now()) == 1.0  # the poll interval
+        clock.set(T0 + timedelta(seconds=10))
+        daemon.run_once(clock.now())
+        (run,) = JobRun.objects.filter(job=job)
+        assert run.status == Status.SUCCEEDED
+        job.refresh_from_db()
+        assert job._next_run == (T0 + timedelta(seconds=20)).replace(tzinfo=None) + timedelta(
+            hours=1
+        )
