@@ -184,8 +184,9 @@ def lateness_section(data: dict[str, Any]) -> str:
     intro = (
         f"{data.get('jobs', 1000):,} jobs due at whole seconds within {data.get('window', 10)} s, "
         "each scheduler in its own process; lateness = when the job's code started − its "
-        "scheduled time. CPU/run: CPU time of the scheduler's processes (akjob: akjobd and its "
-        "workers, start-up included; APScheduler: its process from resume to shutdown) per run."
+        "scheduled time. CPU/run: CPU time of the scheduler's processes per run (akjob: akjobd "
+        "and its workers, from a second before the first occurrence to the last start; "
+        "APScheduler: its process from resume to shutdown)."
     )
     parts = [intro, table(header, rows, "llrrrrr")]
     if errors:
