@@ -21,26 +21,14 @@ def _pending(instance: Any) -> dict[str, list[Any]]:
 
 
 def load_saved(jobs: list[Any]) -> None:
-    """Read the saved values of every ``*_list`` property of ``jobs`` at once: one query per
-    property for the whole list, no related managers built. The daemon reads them for every due
+    """Read the saved values of every ``*_list`` property of ``jobs`` at once: two statements
+    for the whole list, no related managers built. The daemon reads them for every due
     job; :meth:`Job.save` forgets them once it has written staged values."""
-    from akjob.models import Job, JobDates
+    from akjob.daemon.sql import saved_sets
 
     if not jobs:
         return
-    ids = [job.pk for job in jobs]
-    found: dict[str, dict[int, list[Any]]] = {}
-    for prop in LIST_PROPERTIES:
-        by_job: dict[int, list[Any]] = found.setdefault(prop, {})
-        if prop == "dates_list":
-            rows = JobDates.objects.filter(job_id__in=ids).values_list("job_id", "job_datetime")
-        else:
-            field = Job._meta.get_field(getattr(Job, prop).field)
-            through = field.remote_field.through
-            source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
-            rows = through.objects.filter(**{f"{source}__in": ids}).values_list(source, target)
-        for job_id, value in rows:
-            by_job.setdefault(job_id, []).append(value)
+    found = saved_sets([job.pk for job in jobs], LIST_PROPERTIES)
     for job in jobs:
         job.__dict__[LOADED] = {prop: sorted(found[prop].get(job.pk, [])) for prop in found}
 

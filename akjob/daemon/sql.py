@@ -17,7 +17,7 @@ from django.db import connection
 from django.utils import timezone as dj_timezone
 from django.utils.dateparse import parse_datetime
 
-from akjob.models import Job, JobRun
+from akjob.models import Job, JobDates, JobRun
 from akjob.timeutil import to_aware, to_db
 
 
@@ -88,20 +88,69 @@ def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: dat
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
 
 
+def saved_sets(ids: list[int], props: tuple[str, ...]) -> dict[str, dict[int, list[Any]]]:
+    """The saved values of the jobs' ``*_list`` properties (``props``), by property and job: two
+    statements for any number of jobs (the day sets together, then the dates), more only where
+    the database takes few parameters per statement."""
+    found: dict[str, dict[int, list[Any]]] = {prop: {} for prop in props}
+    limit = connection.features.max_query_params
+    step = max(limit // len(props), 1) if limit else len(ids)
+    for start in range(0, len(ids), step):
+        _saved_sets(ids[start : start + step], props, found)
+    return found
+
+
+def _saved_sets(ids: list[int], props: tuple[str, ...], found: dict[str, Any]) -> None:
+    quote = connection.ops.quote_name
+    marks = ", ".join(["%s"] * len(ids))
+    selects, params = [], []
+    for i, prop in enumerate(props):
+        if prop == "dates_list":
+            continue
+        field = Job._meta.get_field(getattr(Job, prop).field)
+        through = field.remote_field.through._meta
+        src = quote(through.get_field(field.m2m_field_name()).column)
+        tgt = quote(through.get_field(field.m2m_reverse_field_name()).column)
+        selects.append(
+            f"SELECT {i}, {src}, {tgt} FROM {quote(through.db_table)} WHERE {src} IN ({marks})"
+        )
+        params += ids
+    with connection.cursor() as cursor:
+        if selects:
+            cursor.execute(" UNION ALL ".join(selects), params)
+            for i, job_id, value in cursor.fetchall():
+                found[props[i]].setdefault(job_id, []).append(value)
+        if "dates_list" in props:
+            job_col = quote(JobDates._meta.get_field("job").column)
+            when = quote(JobDates._meta.get_field("job_datetime").column)
+            table = quote(JobDates._meta.db_table)
+            cursor.execute(
+                f"SELECT {job_col}, {when} FROM {table} WHERE {job_col} IN ({marks})", ids
+            )
+            for job_id, value in cursor.fetchall():
+                found["dates_list"].setdefault(job_id, []).append(_from_db(value))
+
+
+def _from_db(value: Any) -> datetime | None:
+    """A datetime read with a raw cursor, as the ORM would give it."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # a database without a datetime type hands back text
+        value = parse_datetime(value)
+    if settings.USE_TZ and dj_timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)  # stored in UTC (SQLite, MySQL)
+    elif not settings.USE_TZ and dj_timezone.is_aware(value):
+        value = dj_timezone.make_naive(value, dj_timezone.get_default_timezone())
+    return value
+
+
 def earliest_next_run() -> datetime | None:
     """The earliest next run time of the enabled jobs (aware, UTC), or None: what the daemon
     asks at every wake-up, served by the index on the next run time."""
     with connection.cursor() as cursor:
         cursor.execute(_statements(connection.vendor)["earliest"], [True])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    value = row[0]
-    if isinstance(value, str):  # a database without a datetime type handing back text
-        value = parse_datetime(value)
-    if settings.USE_TZ and dj_timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)  # stored in UTC (SQLite, MySQL)
-    return to_aware(value)
+    return None if row is None else to_aware(_from_db(row[0]))
 
 
 def can_skip_locked() -> bool:

@@ -323,13 +323,16 @@ def test_a_project_without_use_tz_runs_its_jobs_on_local_time(clock):
     with override_settings(USE_TZ=False, TIME_ZONE="Europe/London"):
         daemon = Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
         job = make(run_every=timedelta(seconds=10))
-        # Stored naive in London time (summer: UTC+1), read back as aware UTC.
+        local = (T0 + timedelta(seconds=10, hours=1)).replace(tzinfo=None)  # London summer time
+        once = make(dates_list=[local])  # its dates are read raw, in local time
         assert sql.earliest_next_run() == T0 + timedelta(seconds=10)
         assert daemon.run_once(clock.now()) == 1.0  # the poll interval
         clock.set(T0 + timedelta(seconds=10))
         daemon.run_once(clock.now())
         (run,) = JobRun.objects.filter(job=job)
         assert run.status == Status.SUCCEEDED
+        assert JobRun.objects.get(job=once).status == Status.SUCCEEDED
+        assert Job.objects.get(pk=once.pk)._next_run is None  # its one date, read right, is past
         job.refresh_from_db()
         assert job._next_run == (T0 + timedelta(seconds=20)).replace(tzinfo=None) + timedelta(
             hours=1
