@@ -79,8 +79,12 @@ def lateness(db: str, jobs: int, window: int, workers: int) -> dict[str, float]:
         lead = 8 + jobs // 150  # time to create the jobs and start the daemon
         out = project.shell(CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window))
         start = int(out.split()[-1])
+        # AKJOB_BENCH_PROFILE=file: the daemon runs under cProfile (its own process, not its
+        # workers) and writes its profile there when it stops.
+        profile = os.environ.get("AKJOB_BENCH_PROFILE")
+        python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
         daemon = subprocess.Popen(
-            [sys.executable, str(REPO / "manage.py"), "akjobd", "run"],
+            [*python, str(REPO / "manage.py"), "akjobd", "run"],
             cwd=base,
             env=project.env,
             stdout=subprocess.DEVNULL,

@@ -177,7 +177,7 @@ def _insert(runs: list[JobRun]) -> None:
         return
     try:
         with transaction.atomic():
-            JobRun.objects.bulk_create(runs)
+            sql.insert_runs(runs)
     except IntegrityError:
         for run in runs:
             run.pk = None
@@ -221,20 +221,15 @@ def finish(
     claimed: Claimed, *, daemon: DaemonRecord, status: str, error: str, now: datetime
 ) -> bool:
     """Record the outcome of one run this daemon owns; see :func:`finish_batch`."""
-    return bool(finish_batch([(claimed, status, error)], daemon=daemon, now=now, keep=None))
+    return bool(finish_batch([(claimed, status, error)], daemon=daemon, now=now))
 
 
 def finish_batch(
-    outcomes: list[tuple[Claimed, str, str]],
-    *,
-    daemon: DaemonRecord,
-    now: datetime,
-    keep: int | None,
+    outcomes: list[tuple[Claimed, str, str]], *, daemon: DaemonRecord, now: datetime
 ) -> list[int]:
-    """Record outcomes of runs this daemon owns, in one transaction, and prune old records to
-    ``keep`` per job. A run this daemon no longer owns (its lease ran out and another daemon
-    declared it interrupted) is left alone: the write is fenced by owner and state. Returns the
-    ids of the runs recorded."""
+    """Record outcomes of runs this daemon owns, in one transaction. A run this daemon no longer
+    owns (its lease ran out and another daemon declared it interrupted) is left alone: the write
+    is fenced by owner and state. Returns the ids of the runs recorded."""
     done: list[Claimed] = []
     with transaction.atomic():
         for claimed, status, error in outcomes:
@@ -246,8 +241,6 @@ def finish_batch(
                 log.warning("run %s was taken from this daemon; its outcome dropped", claimed)
         if done:
             Job.objects.filter(pk__in={c.job_id for c in done}).update(_job_running=False)
-            if keep is not None:
-                prune_jobs({c.job_id for c in done}, keep)
     return [c.run_id for c in done]
 
 

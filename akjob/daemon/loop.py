@@ -73,6 +73,9 @@ class Daemon:
         # Jobs whose run this daemon declared interrupted but whose row another transaction held:
         # their running mark is cleared at a later heartbeat.
         self.unfreed: set[int] = set()
+        # Jobs with runs recorded since the last heartbeat: their old run records are pruned to
+        # AKJOB_RUNS_KEPT at the next one (one counting query for all of them).
+        self.to_prune: set[int] = set()
         self.record: DaemonRecord | None = None
         self.stopping = False
         self._last_heartbeat: float | None = None
@@ -198,7 +201,7 @@ class Daemon:
         early = max((claimed.scheduled - self.clock.now()).total_seconds(), 0.0)
         child = self.executor.start(claimed, monotonic=self.clock.monotonic() + early)
         self.children[claimed.run_id] = child
-        log.info(
+        log.debug(
             "job %s run %s handed to a worker (scheduled %s)",
             claimed.job_id,
             claimed.run_id,
@@ -224,9 +227,8 @@ class Daemon:
             self.unrecorded.append((child.claimed, status, error))
         if self.unrecorded:
             # One transaction: on a database error nothing is written and all are kept.
-            done = claims.finish_batch(
-                self.unrecorded, daemon=self.record, now=now, keep=akjob_settings.runs_kept
-            )
+            done = claims.finish_batch(self.unrecorded, daemon=self.record, now=now)
+            self.to_prune.update(claimed.job_id for claimed, _, _ in self.unrecorded)
             self.unrecorded = []
             if run_finished.has_listeners(Job):
                 for run in JobRun.objects.filter(pk__in=done):
@@ -256,6 +258,9 @@ class Daemon:
             self.interrupt_stale(now, lag=lag, mine=mine)
         if self.unfreed:
             self.unfreed -= claims.free_jobs(self.unfreed)
+        if self.to_prune:
+            claims.prune_jobs(self.to_prune, akjob_settings.runs_kept)
+            self.to_prune = set()
         self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
 
     def interrupt_stale(self, now: datetime, *, lag: float, mine: list[int]) -> int:

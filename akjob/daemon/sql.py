@@ -153,6 +153,41 @@ def earliest_next_run() -> datetime | None:
     return None if row is None else to_aware(_from_db(row[0]))
 
 
+def insert_runs(runs: list[JobRun]) -> None:
+    """Insert run records, a few hundred rows per statement, and set their ids where the database
+    returns them (PostgreSQL, SQLite, MariaDB; elsewhere they stay None for the caller to look
+    up). A duplicate occurrence raises IntegrityError, as ``bulk_create`` would."""
+    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    returning = connection.features.can_return_rows_from_bulk_insert
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    pk = connection.ops.quote_name(JobRun._meta.pk.column)
+    limit = connection.features.max_query_params
+    step = max(limit // len(fields), 1) if limit else len(runs)
+    with connection.cursor() as cursor:
+        for start in range(0, len(runs), step):
+            chunk = runs[start : start + step]
+            params = [_column_value(f, run) for run in chunk for f in fields]
+            statement = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"
+            if returning:
+                statement += f" RETURNING {pk}"
+            cursor.execute(statement, params)
+            if returning:
+                for run, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
+                    run.pk = pk_value
+                    run._state.adding = False
+
+
+def _column_value(field: Any, run: JobRun) -> object:
+    value = getattr(run, field.attname)
+    if value is None:
+        return None
+    if field.get_internal_type() == "DateTimeField":
+        return _dt(value)
+    return str(value) if isinstance(value, str) else value  # a TextChoices member as text
+
+
 def can_skip_locked() -> bool:
     """Whether the database can skip rows locked by others (PostgreSQL, MySQL 8, MariaDB 10.6+)."""
     return bool(connection.features.has_select_for_update_skip_locked)

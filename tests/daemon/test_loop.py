@@ -284,6 +284,10 @@ def test_runs_are_pruned_per_job(daemon, clock, settings):
     for step in range(1, 7):
         clock.set(T0 + timedelta(seconds=10 * step))
         daemon.run_once(clock.now())
+    assert len(runs(job)) > 3  # pruned at each heartbeat, the last runs not yet
+    Job.objects.filter(pk=job.pk).update(job_enabled=False)
+    clock.advance(daemon.heartbeat_every)
+    daemon.run_once(clock.now())
     assert [s for s, _ in runs(job)] == [T0 + timedelta(seconds=10 * k) for k in (4, 5, 6)]
     assert Job.objects.get(pk=job.pk)._run_count == 6
 
@@ -337,3 +341,20 @@ def test_a_project_without_use_tz_runs_its_jobs_on_local_time(clock):
         assert job._next_run == (T0 + timedelta(seconds=20)).replace(tzinfo=None) + timedelta(
             hours=1
         )
+
+
+def test_an_occurrence_that_already_has_a_record_is_not_claimed_again(clock):
+    first = make(run_every=timedelta(seconds=10))
+    second = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
+    earlier = JobRun.objects.create(
+        job=first, scheduled=T0 + timedelta(seconds=10), status=Status.SUCCEEDED
+    )
+    jobs = list(Job.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk"))
+    results = claims.claim_batch(jobs, now=clock.now(), daemon=a, lease=60, pid=1)
+    assert [r.job_id for r in results] == [second.pk]
+    assert isinstance(results[0], claims.Claimed) and results[0].run_id is not None
+    assert JobRun.objects.get(pk=earlier.pk).status == Status.SUCCEEDED
+    assert JobRun.objects.filter(job=first).count() == 1
+    assert JobRun.objects.get(pk=results[0].run_id).status == Status.RUNNING
