@@ -308,7 +308,7 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run selected jobs now", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        from akjob.daemon.loop import run_job_now
+        from akjob.daemon.runnow import run_job_now
 
         for pk in queryset.values_list("pk", flat=True):
             try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
-from akjob.daemon.runtime import EXIT_FAILED, EXIT_OK, Outcome
+from akjob.daemon.runtime import EXIT_OK, Outcome
 from akjob.exceptions import JobCodeError, JobNotFound
 from akjob.timeutil import to_aware
 
@@ -184,10 +184,8 @@ def reloadfixture() -> str:
 
 
 def runjob(job_id: int) -> Outcome:
-    """Run the job now (``akjob.daemon.loop.run_job_now``)."""
+    """Run the job now (``akjob.daemon.runnow.run_job_now``)."""
+    from akjob.daemon.runnow import run_job_now
+
     job = get_job(job_id)
-    try:
-        from akjob.daemon.loop import run_job_now
-    except ImportError:
-        return Outcome(EXIT_FAILED, "runjob is not available: akjobd's loop has no run_job_now")
     return Outcome(EXIT_OK, str(run_job_now(job.pk)))

@@ -16,21 +16,13 @@ from contextlib import nullcontext
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from django.db import (
-    DatabaseError,
-    InterfaceError,
-    close_old_connections,
-    connection,
-    connections,
-    transaction,
-)
-from django.db.backends.signals import connection_created
+from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from akjob import daysets
 from akjob import tasks as handoff
 from akjob.conf import akjob_settings
 from akjob.daemon import claim as claims
-from akjob.daemon import sql
+from akjob.daemon import dbconn, peers, sql
 from akjob.daemon.clock import Clock, SystemClock
 from akjob.daemon.execute import Child, PoolExecutor, outcome
 from akjob.models import DaemonRecord, Job, JobRun
@@ -243,9 +235,7 @@ class Daemon:
         mine += [claimed.run_id for claimed, _, _ in self.unrecorded]
         if mine:
             until = now + timedelta(seconds=self.lease)
-            renewed = JobRun.objects.filter(
-                pk__in=mine, daemon=self.record, status=Status.RUNNING
-            ).update(lease_until=to_db(until))
+            renewed = peers.renew_leases(self.record, mine, until)
             if renewed < len(mine) and self.queue:
                 self.drop_lost_runs()
             self._renewed_until = until
@@ -267,8 +257,7 @@ class Daemon:
         """Mark interrupted the runs of other daemons whose lease ran out long enough ago."""
         # Declare a run dead only after its lease plus a grace that covers our own lag.
         cutoff = now - timedelta(seconds=self.heartbeat_every + max(lag, self.heartbeat_every))
-        stale = JobRun.objects.filter(status=Status.RUNNING, lease_until__lt=to_db(cutoff))
-        stale = list(stale.exclude(pk__in=mine).values_list("pk", flat=True))
+        stale = peers.stale_runs(cutoff, exclude=mine)
         if not stale:
             return 0
         n = self._interrupt(stale, reason="its akjobd stopped heartbeating", now=now)
@@ -279,11 +268,7 @@ class Daemon:
         """Forget queued runs that are no longer this daemon's: another daemon declared them
         interrupted while this one was paused past their lease. They must not start late."""
         queued = [c.run_id for c in self.queue]
-        ours = set(
-            JobRun.objects.filter(
-                pk__in=queued, daemon=self.record, status=Status.RUNNING
-            ).values_list("pk", flat=True)
-        )
+        ours = peers.still_ours(self.record, queued)
         lost = len(queued) - len(ours)
         if lost:
             self.queue = deque(c for c in self.queue if c.run_id in ours)
@@ -299,21 +284,9 @@ class Daemon:
 
     def recover_dead_local(self, now: datetime) -> int:
         """Interrupt at once the runs of earlier daemons on this host whose process is gone."""
-        dead = [
-            r.pk
-            for r in DaemonRecord.objects.filter(host=claims.HOST, stopped__isnull=True).exclude(
-                pk=self.record.pk
-            )
-            if r.pid == os.getpid() or not _alive(r.pid)
-        ]
-        if not dead:
+        runs = peers.dead_local_daemons(self.record, now)
+        if not runs:
             return 0
-        DaemonRecord.objects.filter(pk__in=dead).update(stopped=to_db(now))
-        runs = list(
-            JobRun.objects.filter(daemon_id__in=dead, status=Status.RUNNING).values_list(
-                "pk", flat=True
-            )
-        )
         n = self._interrupt(runs, reason="its akjobd process died", now=now)
         if n:
             log.warning("%d run(s) of a dead akjobd on this host marked interrupted", n)
@@ -347,10 +320,7 @@ class Daemon:
         retries after a back-off, 0.5 s doubling up to BACKOFF_MAX: the daemon outlives outages.
         """
         backoff, outage = 0.5, False
-        limit = _LockWaitLimit(self.heartbeat_every, idle=self.lease)
-        connection_created.connect(limit, weak=False, dispatch_uid=LOCK_WAIT_UID)
-        connections.close_all()  # reconnect with the limit
-        try:
+        with dbconn.limited_lock_waits(self.heartbeat_every, idle=self.lease):
             while not self.stopping:
                 try:
                     wait = self.run_once(self.clock.now())
@@ -364,13 +334,11 @@ class Daemon:
                     log.error("database error, retrying in %.1f s: %s", backoff, exc)
                     # A lost connection is an outage (every daemon lost its renewals); a lock
                     # wait given up is not, and must not hold back declaring silent peers dead.
-                    outage = outage or not _usable()
-                    _reset_connections()
+                    outage = outage or not dbconn.usable()
+                    dbconn.reset()
                     wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
                 self.wait(wait)
             self.shutdown()
-        finally:
-            connection_created.disconnect(dispatch_uid=LOCK_WAIT_UID)
 
     def wait(self, seconds: float) -> None:
         fds = [self._wake_r] + [c.fd for c in self.children.values() if c.fd >= 0]
@@ -430,92 +398,4 @@ class Daemon:
             self.reap(self.clock.now())
         except (DatabaseError, InterfaceError) as exc:
             log.error("database error while stopping: %s", exc)
-            _reset_connections()
-
-
-LOCK_WAIT_UID = "akjob.daemon.lock_wait"
-
-
-class _LockWaitLimit:
-    """On each new connection of the daemon process (not its workers: job code keeps the
-    server's defaults), give up a row-lock wait after one heartbeat interval, and have the server
-    end a transaction left idle for a lease. A peer stopped mid-transaction then costs this
-    daemon a retry, not its heartbeats and leases, and holds its rows no longer than its lease."""
-
-    def __init__(self, seconds: float, *, idle: float) -> None:
-        self.seconds = seconds
-        self.idle = idle
-        self.pid = os.getpid()
-
-    def __call__(self, sender: object, connection: object, **kwargs: object) -> None:
-        if os.getpid() == self.pid:
-            sql.limit_lock_waits(connection, self.seconds, idle=self.idle)
-
-
-def _alive(pid: int) -> bool:
-    """True if process ``pid`` exists and is not a zombie (a killed daemon whose parent never
-    reaped it still has a pid, but it is dead for our purposes)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return True  # no /proc: trust kill(0)
-
-
-def _usable() -> bool:
-    """Whether the default connection still works (after a lock timeout it does)."""
-    try:
-        return connection.connection is not None and connection.is_usable()
-    except Exception:  # noqa: BLE001 - a broken connection may fail to answer at all
-        return False
-
-
-def _reset_connections() -> None:
-    for conn in connections.all():
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - a broken connection may fail to close
-            pass
-    close_old_connections()
-
-
-def live_daemons(now: datetime) -> list[DaemonRecord]:
-    """Daemons (on any host) whose heartbeat is recent."""
-    fresh = now - timedelta(seconds=2 * akjob_settings.heartbeat + akjob_settings.poll)
-    return list(DaemonRecord.objects.filter(stopped__isnull=True, heartbeat__gte=to_db(fresh)))
-
-
-def run_job_now(job_id: int, *, clock: Clock | None = None) -> str:
-    """Run a job now: through a running akjobd, or in this process when none runs."""
-    from akjob.exceptions import AkjobError, JobNotFound
-
-    clock = clock or SystemClock()
-    now = clock.now().replace(microsecond=0)
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        raise JobNotFound(f"no job with id {job_id}")
-    if not job.job_enabled:
-        raise AkjobError(f"job {job_id} is disabled; enable it first")
-    if job._job_running:
-        raise AkjobError(f"job {job_id} is running now")
-    Job.objects.filter(pk=job_id).update(_next_run=to_db(now))
-    if live_daemons(now):
-        return f"job {job_id} is due now; akjobd starts it within {akjob_settings.poll:g} s"
-    daemon = Daemon(clock=clock, max_workers=1)
-    daemon.register(now)
-    daemon.dispatch(now)
-    while daemon.children:
-        daemon.wait(0.2)
-        daemon.reap(clock.now())
-    daemon.shutdown()
-    run = JobRun.objects.filter(job_id=job_id, scheduled=to_db(now)).first()
-    if run is None:
-        return f"job {job_id} did not run"
-    first = run.error.strip().splitlines()[-1:] if run.error else []
-    return f"job {job_id} ran in this process: {run.status}" + (f" ({first[0]})" if first else "")
+            dbconn.reset()

@@ -72,12 +72,12 @@ def test_a_view_only_user_sees_jobs_but_gets_no_actions(viewer_client, weekly_jo
 @pytest.mark.django_db
 @pytest.mark.parametrize("action", ["disable_jobs", "run_now"])
 def test_a_view_only_user_cannot_act(viewer_client, weekly_job, action, monkeypatch):
-    import akjob.daemon.loop
+    import akjob.daemon.runnow
 
     def refuse(job_id: int) -> str:
         raise AssertionError("run_job_now must not be called for a view-only user")
 
-    monkeypatch.setattr(akjob.daemon.loop, "run_job_now", refuse)
+    monkeypatch.setattr(akjob.daemon.runnow, "run_job_now", refuse)
     before = Job.objects.filter(pk=weekly_job.pk).values().get()
     response = act(viewer_client, action, weekly_job)
     assert response.status_code in (200, 403)
