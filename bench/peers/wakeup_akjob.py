@@ -16,32 +16,19 @@ from bench.peers import wakeup
 from bench.peers.common import django_project, insert_rows, query_timer, timed
 
 
-class NullExecutor:
+def null_executor() -> Any:
     """An executor that starts nothing: each claimed run stays 'running' and is never polled
     finished, so a wake-up's cost is the daemon's own."""
+    from akjob.daemon.execute import Child, InlineExecutor
 
-    def __init__(self) -> None:
-        self.keep_fds: set[int] = set()
+    class NullExecutor(InlineExecutor):
+        def start(self, claimed: Any, *, monotonic: float) -> Child:
+            return Child(claimed, 0, -1, None)
 
-    def start(self, claimed: Any, *, monotonic: float) -> Any:
-        from akjob.daemon.execute import Child
+        def poll(self, child: Child) -> bool:
+            return False
 
-        return Child(claimed, 0, -1, None)
-
-    def poll(self, child: Any) -> bool:
-        return False
-
-    def terminate(self, child: Any, *, monotonic: float, kill_after: float) -> None:
-        return None
-
-    def reap_retired(self) -> None:
-        return None
-
-    def warm(self, size: int) -> bool:
-        return False
-
-    def shutdown(self) -> None:
-        return None
+    return NullExecutor()
 
 
 def grow(total: int, now: datetime) -> list[int]:
@@ -94,7 +81,7 @@ def measure(repeat: int, now: datetime) -> Any:
         count = wakeup.samples_for(n, repeat)
         ids = grow(n, now)
         due_ids = [ids[i] for i in due]
-        daemon = Daemon(executor=NullExecutor(), max_workers=len(due_ids))
+        daemon = Daemon(executor=null_executor(), max_workers=len(due_ids))
         daemon.register(datetime.now(UTC))
         return wakeup.due_then_idle(
             count, lambda at: set_next(due_ids, at), lambda s: wake(daemon, s), now
