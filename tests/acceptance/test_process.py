@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from akjob.daemon.pidfile import is_running, read_pid
-from tests.daemon.project import (
+from tests.acceptance.project import (
     Project,
     alive,
     make_project,
     migrated_database,
     processes_with,
-    wait_until,
+    wait_for,
 )
 
 pytestmark = pytest.mark.acceptance
@@ -54,7 +54,7 @@ def started_pid(project: Project, pid_dir: Path | None = None) -> int:
 
 def daemons(project: Project) -> list[int]:
     """akjobd processes of this project (the daemon's command line is the one it started with)."""
-    return processes_with(str(project.root))
+    return processes_with(str(project.base))
 
 
 def test_start_status_stop(project: Project) -> None:
@@ -72,7 +72,7 @@ def test_start_status_stop(project: Project) -> None:
     stop = project.akjobd("stop")
     assert (stop.returncode, stop.stdout.strip()) == (0, f"akjobd stopped (pid {pid})")
     assert not project.pid_file.exists()
-    wait_until(lambda: not alive(pid), 10, "the daemon process to end")
+    wait_for(lambda: not alive(pid), timeout=10, what="the daemon process to end")
     assert project.akjobd("status").returncode == 3
     assert f"akjobd started (pid {pid})" in (project.log_dir / "akjobd.log").read_text()
     assert f"akjobd stopped (pid {pid})" in (project.log_dir / "akjobd.log").read_text()
@@ -84,10 +84,10 @@ def test_daemon_files_and_working_directory(project: Project) -> None:
     pid = started_pid(project)
     assert (project.log_dir / "akjobd.out").read_text() == ""  # truncated at each start
     assert (project.log_dir / "akjob.job.log").exists()
-    assert Path(f"/proc/{pid}/cwd").resolve() == project.root.resolve()  # BASE_DIR
+    assert Path(f"/proc/{pid}/cwd").resolve() == project.base.resolve()  # BASE_DIR
     assert os.getsid(pid) != os.getsid(0)  # its own session, detached from the terminal
     assert os.getpgid(pid) != os.getpgid(0)
-    lock = project.root / "db.sqlite3.akjobd.lock"
+    lock = project.base / "db.sqlite3.akjobd.lock"
     assert read_pid(lock) == pid
     assert project.akjobd("stop").returncode == 0
     assert not lock.exists()
@@ -114,16 +114,16 @@ def test_parallel_starts_make_exactly_one_daemon(project: Project) -> None:
         assert len(already) == 9, outputs
         assert set(already) == set(started)
         one = started
-        wait_until(lambda one=one: daemons(project) == one, 10, f"one daemon, {one}")
+        wait_for(lambda one=one: daemons(project) == one, timeout=10, what=f"one daemon, {one}")
         assert read_pid(project.pid_file) == started[0]
         assert project.akjobd("stop").returncode == 0
-        wait_until(lambda: daemons(project) == [], 10, "no daemon")
+        wait_for(lambda: daemons(project) == [], timeout=10, what="no daemon")
 
 
 def test_kill_9_then_start_takes_over_the_stale_pid_file(project: Project) -> None:
     old = started_pid(project)
     os.kill(old, signal.SIGKILL)
-    wait_until(lambda: not alive(old), 10, "the killed daemon to go")
+    wait_for(lambda: not alive(old), timeout=10, what="the killed daemon to go")
     assert read_pid(project.pid_file) == old  # stale file left behind
     assert project.akjobd("status").returncode == 3
     new = started_pid(project)
@@ -141,7 +141,7 @@ def test_a_live_unrelated_pid_in_the_file_does_not_fool_start(project: Project) 
 
 def test_second_daemon_on_the_same_sqlite_database_refuses(project: Project) -> None:
     pid = started_pid(project)
-    other_dir = project.root / "other-run"
+    other_dir = project.base / "other-run"
     second = project.akjobd("start", other_dir)
     assert second.returncode == 0
     assert second.stdout.strip() == (
@@ -165,14 +165,16 @@ def test_restart(project: Project) -> None:
     assert match
     new = int(match.group(1))
     assert new != old and read_pid(project.pid_file) == new
-    wait_until(lambda: daemons(project) == [new], 10, "only the new daemon")
+    wait_for(lambda: daemons(project) == [new], timeout=10, what="only the new daemon")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_run_in_the_foreground_stops_on_a_signal(project: Project, signum: int) -> None:
     with project.popen(*project.akjobd_args("run")) as proc:
         try:
-            wait_until(lambda: read_pid(project.pid_file) == proc.pid, 20, "the pid file")
+            wait_for(
+                lambda: read_pid(project.pid_file) == proc.pid, timeout=20, what="the pid file"
+            )
             assert project.akjobd("start").stdout.strip() == (
                 f"akjobd is already running (pid {proc.pid})"
             )
@@ -190,15 +192,17 @@ def test_stop_signals_the_daemon_it_started_with_sigterm(project: Project) -> No
     """``stop`` uses SIGTERM and waits; the daemon stops the loop and removes its pid file."""
     pid = started_pid(project)
     os.kill(pid, signal.SIGTERM)  # what ``stop`` sends, from somewhere else (systemd, kill)
-    wait_until(lambda: not project.pid_file.exists(), 20, "the pid file to be removed")
-    wait_until(lambda: not alive(pid), 10, "the daemon to end")
+    wait_for(lambda: not project.pid_file.exists(), timeout=20, what="the pid file to be removed")
+    wait_for(lambda: not alive(pid), timeout=10, what="the daemon to end")
     assert project.akjobd("stop").stdout.strip() == "akjobd is not running"
 
 
 def test_a_daemon_that_cannot_start_says_why_in_one_line(project: Project) -> None:
-    blocker = project.root / "not-a-directory"
+    blocker = project.base / "not-a-directory"
     blocker.write_text("")
-    result = project.manage("akjobd", "start", "-pd", str(project.pid_dir), "-ld", str(blocker))
+    result = project.manage(
+        "akjobd", "start", "-pd", str(project.pid_dir), "-ld", str(blocker), check=False
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
@@ -215,18 +219,20 @@ def free_port() -> int:
 
 
 def test_runserver_starts_akjobd_and_other_commands_do_not(project: Project) -> None:
-    env = project.env()
+    env = dict(project.env)
     del env["AKJOB_START_DAEMON"]
-    default_pid_file = project.root / "akjob" / "akjobd.pid"  # BASE_DIR/akjob/akjobd.pid
+    default_pid_file = project.base / "akjob" / "akjobd.pid"  # BASE_DIR/akjob/akjobd.pid
     checked = subprocess.run(
-        project.command("check"), cwd=project.root, env=env, capture_output=True, check=False
+        project.command("check"), cwd=project.base, env=env, capture_output=True, check=False
     )
     assert checked.returncode == 0
     assert not default_pid_file.exists()
     port = str(free_port())
     with project.popen("runserver", "--noreload", f"127.0.0.1:{port}", env=env) as server:
         try:
-            wait_until(lambda: read_pid(default_pid_file), 30, "akjobd started by runserver")
+            wait_for(
+                lambda: read_pid(default_pid_file), timeout=30, what="akjobd started by runserver"
+            )
             assert is_running(default_pid_file)
             assert read_pid(default_pid_file) != server.pid
         finally:
@@ -235,7 +241,7 @@ def test_runserver_starts_akjobd_and_other_commands_do_not(project: Project) -> 
     assert is_running(default_pid_file)  # akjobd outlives the web server
     stop = subprocess.run(
         project.command("akjobd", "stop"),
-        cwd=project.root,
+        cwd=project.base,
         env=env,
         capture_output=True,
         check=False,

@@ -15,7 +15,7 @@ import pytest
 
 from akjob.daemon.pidfile import LockFile, PidFile, is_running, read_pid, wait_for_pid
 from akjob.exceptions import DaemonAlreadyRunning
-from tests.daemon.project import REPO, alive, wait_until
+from tests.acceptance.project import REPO, alive, wait_for
 
 HOLDER = textwrap.dedent(
     """
@@ -154,7 +154,7 @@ def test_detach_keeps_the_lock_for_a_forked_child(pid_path: Path) -> None:
     with holder_process(DETACH, pid_path) as (parent, line):
         child = int(line)
         try:
-            wait_until(lambda: read_pid(pid_path) == child, 10, "the child's pid")
+            wait_for(lambda: read_pid(pid_path) == child, timeout=10, what="the child's pid")
             os.kill(parent.pid, signal.SIGKILL)
             parent.wait()
             assert is_running(pid_path)
@@ -162,7 +162,7 @@ def test_detach_keeps_the_lock_for_a_forked_child(pid_path: Path) -> None:
                 PidFile(pid_path).acquire()
         finally:
             os.kill(child, signal.SIGKILL)
-    wait_until(lambda: not is_running(pid_path), 10, "the lock to go with the child")
+    wait_for(lambda: not is_running(pid_path), timeout=10, what="the lock to go with the child")
 
 
 INHERIT = textwrap.dedent(
@@ -210,6 +210,6 @@ def test_killing_the_holder_frees_the_lock_even_with_a_forked_job_alive(pid_path
             os.kill(holder.pid, signal.SIGKILL)
             holder.wait()
             assert alive(job)
-            wait_until(lambda: not is_running(pid_path), 5, "the lock to be released")
+            wait_for(lambda: not is_running(pid_path), timeout=5, what="the lock to be released")
         finally:
             os.kill(job, signal.SIGKILL)

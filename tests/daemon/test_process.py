@@ -15,7 +15,7 @@ from akjob.daemon import daemonize, process, runtime
 from akjob.daemon.pidfile import PidFile, is_running, read_pid
 from akjob.daemon.process import Outcome, Paths, StopRelay
 from akjob.exceptions import DaemonAlreadyRunning
-from tests.daemon.project import wait_until
+from tests.acceptance.project import wait_for
 
 
 class FakeDaemon:
@@ -44,7 +44,7 @@ def clean_logging() -> None:
 
 def signal_when_pid_written(pid_file: Path, signum: int) -> threading.Thread:
     def send() -> None:
-        wait_until(lambda: read_pid(pid_file) == os.getpid(), 10, "the pid file")
+        wait_for(lambda: read_pid(pid_file) == os.getpid(), timeout=10, what="the pid file")
         os.kill(os.getpid(), signum)
 
     thread = threading.Thread(target=send)
