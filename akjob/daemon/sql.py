@@ -1,9 +1,11 @@
 """The daemon's hot-path statements, written once as SQL.
 
-Claiming and finishing runs happens hundreds of times a second at peak; building each UPDATE
-through the ORM costs more than executing it. These statements are the same compare-and-set
-UPDATEs the ORM would write, on every supported database, with values converted by the model
-fields themselves.
+Claiming and finishing runs happens hundreds of times a second at peak, and every wake-up asks
+for the earliest next run; building each statement through the ORM costs more than executing it.
+Here are the compare-and-set UPDATEs the ORM would write, the earliest-next-run query, the reads
+of the due jobs' day sets and the multi-row INSERT of run records, on every supported database.
+Values go to the driver as the ORM would send them (datetimes through the backend's adapter) and
+come back as the ORM would return them.
 """
 
 from __future__ import annotations
