@@ -244,17 +244,22 @@ def finish_batch(
     return [c.run_id for c in done]
 
 
+PRUNE_CHUNK = 500  # job ids per counting query (SQLite limits the parameters of a statement)
+
+
 def prune_jobs(job_ids: set[int], keep: int) -> int:
-    """Delete the oldest run records of these jobs beyond ``keep`` each (one query when none
-    has too many)."""
-    over = (
-        JobRun.objects.filter(job_id__in=job_ids)
-        .values("job_id")
-        .annotate(n=models.Count("id"))
-        .filter(n__gt=keep)
-        .values_list("job_id", flat=True)
-    )
-    return sum(prune(job_id, keep) for job_id in list(over))
+    """Delete the oldest run records of these jobs beyond ``keep`` each (one counting query per
+    PRUNE_CHUNK jobs, when none has too many)."""
+    ids, over = sorted(job_ids), []
+    for start in range(0, len(ids), PRUNE_CHUNK):
+        over += (
+            JobRun.objects.filter(job_id__in=ids[start : start + PRUNE_CHUNK])
+            .values("job_id")
+            .annotate(n=models.Count("id"))
+            .filter(n__gt=keep)
+            .values_list("job_id", flat=True)
+        )
+    return sum(prune(job_id, keep) for job_id in over)
 
 
 def prune(job_id: int, keep: int) -> int:

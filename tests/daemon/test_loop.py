@@ -292,6 +292,19 @@ def test_runs_are_pruned_per_job(daemon, clock, settings):
     assert Job.objects.get(pk=job.pk)._run_count == 6
 
 
+def test_pruning_many_jobs_at_once_counts_them_in_chunks(clock, monkeypatch):
+    monkeypatch.setattr(claims, "PRUNE_CHUNK", 2)
+    jobs = [make(run_every=timedelta(seconds=10)) for _ in range(5)]
+    for job in jobs:
+        for k in range(1, 4):
+            JobRun.objects.create(
+                job=job, scheduled=T0 + timedelta(seconds=10 * k), status=Status.SUCCEEDED
+            )
+    assert claims.prune_jobs({job.pk for job in jobs}, keep=1) == 10
+    for job in jobs:
+        assert [s for s, _ in runs(job)] == [T0 + timedelta(seconds=30)]
+
+
 def test_signals_are_sent(daemon, clock):
     from akjob.signals import run_finished, run_started
 
