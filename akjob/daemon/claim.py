@@ -244,16 +244,16 @@ def finish_batch(
     return [c.run_id for c in done]
 
 
-PRUNE_CHUNK = 500  # job ids per counting query (SQLite limits the parameters of a statement)
+CHUNK = 500  # job ids per statement when many are at hand (SQLite limits a statement's parameters)
 
 
 def prune_jobs(job_ids: set[int], keep: int) -> int:
     """Delete the oldest run records of these jobs beyond ``keep`` each (one counting query per
-    PRUNE_CHUNK jobs, when none has too many)."""
+    CHUNK jobs, when none has too many)."""
     ids, over = sorted(job_ids), []
-    for start in range(0, len(ids), PRUNE_CHUNK):
+    for start in range(0, len(ids), CHUNK):
         over += (
-            JobRun.objects.filter(job_id__in=ids[start : start + PRUNE_CHUNK])
+            JobRun.objects.filter(job_id__in=ids[start : start + CHUNK])
             .values("job_id")
             .annotate(n=models.Count("id"))
             .filter(n__gt=keep)
@@ -296,17 +296,18 @@ def free_jobs(job_ids: set[int]) -> set[int]:
     """Clear the running mark of these jobs where no run of theirs is running any more, skipping
     rows another transaction holds (where the database can). Returns the ids settled: freed, or
     found with a run in progress (nothing to free)."""
-    if not job_ids:
-        return set()
-    with transaction.atomic():
-        free = sql.lock_jobs(sorted(job_ids))
-        busy = set(
-            JobRun.objects.filter(job_id__in=free, status=Status.RUNNING).values_list(
-                "job_id", flat=True
+    ids, settled = sorted(job_ids), set()
+    for start in range(0, len(ids), CHUNK):
+        with transaction.atomic():
+            free = sql.lock_jobs(ids[start : start + CHUNK])
+            busy = set(
+                JobRun.objects.filter(job_id__in=free, status=Status.RUNNING).values_list(
+                    "job_id", flat=True
+                )
             )
-        )
-        Job.objects.filter(pk__in=free - busy, _job_running=True).update(_job_running=False)
-    return free
+            Job.objects.filter(pk__in=free - busy, _job_running=True).update(_job_running=False)
+        settled |= free
+    return settled
 
 
 def orphaned_jobs() -> set[int]:

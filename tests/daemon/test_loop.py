@@ -293,7 +293,7 @@ def test_runs_are_pruned_per_job(daemon, clock, settings):
 
 
 def test_pruning_many_jobs_at_once_counts_them_in_chunks(clock, monkeypatch):
-    monkeypatch.setattr(claims, "PRUNE_CHUNK", 2)
+    monkeypatch.setattr(claims, "CHUNK", 2)
     jobs = [make(run_every=timedelta(seconds=10)) for _ in range(5)]
     for job in jobs:
         for k in range(1, 4):

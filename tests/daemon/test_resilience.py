@@ -208,12 +208,15 @@ def test_free_jobs_leaves_a_job_whose_run_is_in_progress(clock):
     assert Job.objects.get(pk=job.pk)._job_running is True
 
 
-def test_a_starting_daemon_frees_jobs_left_marked_running(daemon, clock):
-    job = make(run_every=timedelta(seconds=10))
-    Job.objects.filter(pk=job.pk).update(_job_running=True)  # e.g. restored from a backup
-    assert claims.orphaned_jobs() == {job.pk}
-    daemon.run_once(clock.now())  # registers; the first heartbeat frees it
-    assert Job.objects.get(pk=job.pk)._job_running is False
+def test_a_starting_daemon_frees_jobs_left_marked_running(daemon, clock, monkeypatch):
+    monkeypatch.setattr(claims, "CHUNK", 2)  # a few at a time, as with very many
+    jobs = [make(run_every=timedelta(seconds=10)) for _ in range(5)]
+    ids = {job.pk for job in jobs}
+    Job.objects.filter(pk__in=ids).update(_job_running=True)  # e.g. restored from a backup
+    assert claims.orphaned_jobs() == ids
+    daemon.run_once(clock.now())  # registering frees them
+    assert not Job.objects.filter(pk__in=ids, _job_running=True).exists()
+    assert daemon.unfreed == set()
 
 
 def test_the_server_ends_a_transaction_left_idle_for_a_lease():
