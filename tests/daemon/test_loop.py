@@ -12,7 +12,7 @@ from akjob.daemon.execute import InlineExecutor
 from akjob.daemon.loop import Daemon
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.daemon import jobcode
-from tests.daemon.steps import T0, make
+from tests.daemon.steps import T0, claimed_elsewhere, make
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -228,11 +228,8 @@ def test_finish_is_fenced_by_owner(clock):
 
 def test_stale_lease_is_interrupted_only_after_grace(daemon, clock):
     job = make(dates_list=[T0 + timedelta(seconds=10)])
-    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     clock.set(T0 + timedelta(seconds=10))
-    claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
-    )
+    claimed = claimed_elsewhere(job, clock.now())
     clock.set(T0 + timedelta(seconds=75))  # lease ran out at 70 s, grace not yet over
     daemon.run_once(clock.now())
     assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
@@ -249,13 +246,10 @@ def test_stale_lease_is_interrupted_only_after_grace(daemon, clock):
 
 def test_a_paused_checker_does_not_reap_live_runs(daemon, clock):
     job = make(dates_list=[T0 + timedelta(seconds=10)])
-    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     clock.set(T0 + timedelta(seconds=5))
     daemon.run_once(clock.now())  # our heartbeat at 5 s
     clock.set(T0 + timedelta(seconds=10))
-    claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
-    )
+    claimed = claimed_elsewhere(job, clock.now())
     clock.set(T0 + timedelta(seconds=95))  # we were stopped for 90 s: our view is stale
     daemon.run_once(clock.now())
     assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING

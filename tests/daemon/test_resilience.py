@@ -15,7 +15,7 @@ from akjob.daemon.execute import InlineExecutor, run_code
 from akjob.daemon.loop import Daemon
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.daemon import jobcode
-from tests.daemon.steps import T0, make
+from tests.daemon.steps import T0, claimed_elsewhere, make
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -86,11 +86,8 @@ def test_queued_runs_taken_meanwhile_are_not_started(daemon, clock):
 
 def test_no_one_is_declared_dead_right_after_an_outage(daemon, clock):
     job = make(dates_list=[T0 + timedelta(seconds=10)])
-    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     clock.set(T0 + timedelta(seconds=10))
-    claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
-    )
+    claimed = claimed_elsewhere(job, clock.now())
     daemon.run_once(clock.now())
     clock.set(T0 + timedelta(seconds=120))  # the lease ran out while the database was down
     daemon._recovered_at = clock.monotonic()  # as run() notes when it is reachable again
@@ -177,12 +174,9 @@ def row_holder():
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_run_is_declared_even_while_its_job_row_is_held(daemon, clock, row_holder):
     job = make(dates_list=[T0 + timedelta(seconds=10)])
-    other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     daemon.register(clock.now())
     clock.set(T0 + timedelta(seconds=10))
-    claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=other, lease=60, pid=1
-    )
+    claimed = claimed_elsewhere(job, clock.now())
     row_holder.lock(job.pk)  # the silent daemon stopped inside a transaction on that row
     clock.set(T0 + timedelta(seconds=100))
     daemon.run_once(clock.now())
