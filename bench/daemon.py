@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,16 +22,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.peers.common import lateness_summary  # noqa: E402
 from tests.acceptance.project import Project, wait_for  # noqa: E402
 
 SETTINGS_EXTRA = """
 AKJOB_MAX_WORKERS = {workers}
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 def make_project(base: Path, db: str, workers: int) -> Project:
@@ -118,13 +113,7 @@ def lateness(db: str, jobs: int, window: int, workers: int) -> dict[str, float]:
         for line in stamps.read_text().splitlines():
             scheduled, started = line.split()
             late.append((float(started) - float(scheduled)) * 1000)
-    return {
-        "p50": statistics.median(late),
-        "p99": percentile(late, 99),
-        "max": max(late),
-        "n": len(late),
-        "cpu_ms_per_run": cpu * 1000 / max(len(late), 1),
-    }
+    return lateness_summary(late, cpu)
 
 
 def _stat(pid: int) -> list[str]:

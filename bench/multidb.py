@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.peers.common import percentile  # noqa: E402
 from tests.acceptance.project import Project, wait_for  # noqa: E402
 from tests.multidb.cluster import Cluster  # noqa: E402
 from tests.multidb.servers import fresh_database  # noqa: E402
@@ -57,11 +58,6 @@ for i in range({jobs}):
                     _last_interval=when - hour, _next_run=when, _job_code=code))
 Job.objects.bulk_create(jobs, batch_size=500)
 """
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
 @dataclass

@@ -59,6 +59,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def lateness_summary(late_ms: list[float], cpu_seconds: float) -> dict[str, float]:
+    """p50, p99 and max of the lateness figures (ms), their count, and the CPU per run (ms)."""
+    return {
+        "p50": statistics.median(late_ms),
+        "p99": percentile(late_ms, 99),
+        "max": max(late_ms),
+        "n": len(late_ms),
+        "cpu_ms_per_run": cpu_seconds * 1000 / max(len(late_ms), 1),
+    }
+
+
 def emit(result: Any) -> None:
     """Hand the result to ``bench/run.py``: one line, JSON, after a marker."""
     sys.stdout.write(RESULT + json.dumps(result) + "\n")

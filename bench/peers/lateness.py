@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.peers.common import emit, percentile
+from bench.peers.common import emit, lateness_summary
 
 WORKERS = 32
 LATE: list[float] = []  # milliseconds, appended by stamp() in the scheduler's threads
@@ -69,13 +68,7 @@ def apscheduler_lateness(jobs: int, window: int, workers: int, spread: bool) -> 
         scheduler.shutdown(wait=True)
         cpu = time.process_time() - cpu
         late = list(me.LATE)
-    return {
-        "p50": statistics.median(late),
-        "p99": percentile(late, 99),
-        "max": max(late),
-        "n": len(late),
-        "cpu_ms_per_run": cpu * 1000 / max(len(late), 1),
-    }
+    return lateness_summary(late, cpu)
 
 
 def main() -> None:
