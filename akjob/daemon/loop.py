@@ -107,8 +107,8 @@ class Daemon:
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA journal_mode=WAL")
         self.recover_dead_local(now)
-        orphans = claims.orphaned_jobs()
-        self.unfreed |= orphans - claims.free_jobs(orphans)
+        self.unfreed |= claims.orphaned_jobs()
+        self.free_held_jobs()
         log.info("akjobd %s:%s started", claims.HOST, os.getpid())
         return self.record
 
@@ -246,12 +246,16 @@ class Daemon:
                 self._recovered_at = None
         if self._recovered_at is None:
             self.interrupt_stale(now, lag=lag, mine=mine)
-        if self.unfreed:
-            self.unfreed -= claims.free_jobs(self.unfreed)
+        self.free_held_jobs()
         if self.to_prune:
             claims.prune_jobs(self.to_prune, akjob_settings.runs_kept)
             self.to_prune = set()
         self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
+
+    def free_held_jobs(self) -> None:
+        """Clear the running mark of the jobs in :attr:`unfreed` whose rows are free now."""
+        if self.unfreed:
+            self.unfreed -= claims.free_jobs(self.unfreed)
 
     def interrupt_stale(self, now: datetime, *, lag: float, mine: list[int]) -> int:
         """Mark interrupted the runs of other daemons whose lease ran out long enough ago."""
