@@ -22,7 +22,7 @@ from django.utils.html import format_html
 
 from akjob import admin_views
 from akjob.admin_forms import JobAdminForm
-from akjob.cli import error_line
+from akjob.cli import error_line, task_state
 from akjob.exceptions import AkjobError
 from akjob.models import DaemonRecord, Job, JobDates, JobRun
 
@@ -365,12 +365,10 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def run_status(self, run: JobRun) -> str:
-        if not run.task_backend:
+        task = task_state(run)
+        if not task:
             return status_badge(run.status)
-        task = (run.task_status or "unknown").lower()
-        return format_html(
-            '{} <span class="akjob-task">task {}</span>', status_badge(run.status), task
-        )
+        return format_html('{} <span class="akjob-task">{}</span>', status_badge(run.status), task)
 
     @admin.display(description="error")
     def error_summary(self, run: JobRun) -> str:

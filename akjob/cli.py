@@ -140,11 +140,18 @@ def error_line(text: str) -> str:
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
+def task_state(run: Any) -> str:
+    """For a run handed to a task backend, the task's status in words ("task running");
+    otherwise ""."""
+    if not run.task_backend:
+        return ""
+    return f"task {(run.task_status or 'unknown').lower()}"
+
+
 def run_status(run: Any) -> str:
     """A run's status; for a run handed to a task backend, with the task's status after it."""
-    if not run.task_backend:
-        return run.status
-    return f"{run.status}, task {(run.task_status or 'unknown').lower()}"
+    task = task_state(run)
+    return f"{run.status}, {task}" if task else run.status
 
 
 def _runs_table(runs: Iterable[Any], *, indent: str = "") -> str:
