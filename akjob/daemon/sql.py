@@ -90,15 +90,21 @@ def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: dat
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
 
 
+def _chunks(items: list[Any], *, per_item: int) -> list[list[Any]]:
+    """``items`` in pieces that fit one statement, each item taking ``per_item`` parameters (one
+    piece where the database sets no limit)."""
+    limit = connection.features.max_query_params
+    step = max(limit // per_item, 1) if limit else max(len(items), 1)
+    return [items[start : start + step] for start in range(0, len(items), step)]
+
+
 def saved_sets(ids: list[int], props: tuple[str, ...]) -> dict[str, dict[int, list[Any]]]:
     """The saved values of the jobs' ``*_list`` properties (``props``), by property and job: two
     statements for any number of jobs (the day sets together, then the dates), more only where
     the database takes few parameters per statement."""
     found: dict[str, dict[int, list[Any]]] = {prop: {} for prop in props}
-    limit = connection.features.max_query_params
-    step = max(limit // len(props), 1) if limit else len(ids)
-    for start in range(0, len(ids), step):
-        _saved_sets(ids[start : start + step], props, found)
+    for chunk in _chunks(ids, per_item=len(props)):
+        _saved_sets(chunk, props, found)
     return found
 
 
@@ -165,11 +171,8 @@ def insert_runs(runs: list[JobRun]) -> None:
     returning = connection.features.can_return_rows_from_bulk_insert
     table = connection.ops.quote_name(JobRun._meta.db_table)
     pk = connection.ops.quote_name(JobRun._meta.pk.column)
-    limit = connection.features.max_query_params
-    step = max(limit // len(fields), 1) if limit else len(runs)
     with connection.cursor() as cursor:
-        for start in range(0, len(runs), step):
-            chunk = runs[start : start + step]
+        for chunk in _chunks(runs, per_item=len(fields)):
             params = [_column_value(f, run) for run in chunk for f in fields]
             statement = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"
             if returning:
