@@ -77,8 +77,12 @@ def _keys() -> list[str | bytes]:
     return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickle and sign a job code object; raise :class:`InvalidJobCode` with the reason."""
+def dumps(obj: Any, current: bytes | None = None) -> bytes:
+    """Pickle and sign a job code object; raise :class:`InvalidJobCode` with the reason.
+
+    ``current``: a blob of this object as :func:`dumps` writes it now (see :func:`load`); when
+    the object pickles to the same bytes, that blob is returned without signing again.
+    """
     if not callable(getattr(obj, "run", None)):
         raise InvalidJobCode(
             f"a job code object needs a callable run(ownjob) method; {type(obj).__name__} has none"
@@ -87,6 +91,8 @@ def dumps(obj: Any) -> bytes:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:  # pickle raises many types: PicklingError, TypeError, AttributeError
         raise InvalidJobCode(f"the job code object cannot be pickled: {exc}") from exc
+    if current is not None and split(current)[2] == data:
+        return current
     mac = _mac(FORMAT + b":" + PYTHON + b":" + data, settings.SECRET_KEY)
     return b":".join([MAGIC, FORMAT, PYTHON, mac, data])
 
@@ -102,24 +108,40 @@ def split(blob: bytes | memoryview) -> tuple[bytes, bytes, bytes]:
 
 def verify(blob: bytes | memoryview) -> bool:
     """True if the blob's signature verifies with SECRET_KEY or one of its fallbacks."""
+    return _signed_by(blob) is not None
+
+
+def _signed_by(blob: bytes | memoryview) -> int | None:
+    """Which key signed the blob: 0 for SECRET_KEY, 1… for the fallbacks; None if none did."""
     try:
         version, mac, data = split(blob)
     except SignatureError:
-        return False
+        return None
     message = FORMAT + b":" + version + b":" + data
-    return any(hmac.compare_digest(mac, _mac(message, key)) for key in _keys())
+    for index, key in enumerate(_keys()):
+        if hmac.compare_digest(mac, _mac(message, key)):
+            return index
+    return None
 
 
 def loads(blob: bytes | memoryview) -> Any:
     """Verify, then unpickle, a stored job code object."""
+    return load(blob)[0]
+
+
+def load(blob: bytes | memoryview) -> tuple[Any, bool]:
+    """Verify, then unpickle, a stored job code object; also say whether the blob is as
+    :func:`dumps` writes it now (signed with SECRET_KEY, by this Python), so that saving the
+    object unchanged need not sign it again."""
     version, _mac_, data = split(blob)
-    if not verify(blob):
+    signer = _signed_by(blob)
+    if signer is None:
         raise SignatureError(
             "the job code object's signature does not verify (tampered with, or signed with "
             "another SECRET_KEY); it was not unpickled"
         )
     try:
-        return pickle.loads(data)  # noqa: S301 - the signature was verified above
+        obj = pickle.loads(data)  # noqa: S301 - the signature was verified above
     except Exception as exc:
         if version != PYTHON:
             raise JobCodeError(
@@ -127,3 +149,4 @@ def loads(blob: bytes | memoryview) -> Any:
                 f"loaded by Python {PYTHON.decode()} (incompatible): {exc}"
             ) from exc
         raise JobCodeError(f"the job code object cannot be unpickled: {exc}") from exc
+    return obj, signer == 0 and version == PYTHON

@@ -182,7 +182,8 @@ class Job(models.Model):
         from akjob.jobschedule import validate
 
         if "_code_object" in self.__dict__:  # the code may have changed its own state
-            self._job_code = codeobjects.dumps(self.__dict__["_code_object"])
+            current = self.__dict__.get("_code_current")
+            self._job_code = codeobjects.dumps(self.__dict__["_code_object"], current)
         adding = self._state.adding or self.pk is None
         changed = self._changed_fields() if not adding else []
         pending = self._pending_sets()
@@ -273,11 +274,16 @@ class Job(models.Model):
         if "_code_object" not in self.__dict__:
             if self._job_code is None:
                 return None
-            self.__dict__["_code_object"] = codeobjects.loads(self._job_code)
+            blob = bytes(self._job_code)
+            obj, current = codeobjects.load(blob)
+            self.__dict__["_code_object"] = obj
+            if current:  # saved unchanged, the object keeps this blob (no signing again)
+                self.__dict__["_code_current"] = blob
         return self.__dict__["_code_object"]
 
     @job_code_object.setter
     def job_code_object(self, obj: Any) -> None:
+        self.__dict__.pop("_code_current", None)
         if obj is None:
             self._job_code = None
             self.__dict__.pop("_code_object", None)

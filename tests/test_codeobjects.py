@@ -36,6 +36,16 @@ def _gen():
     yield 1
 
 
+class Notes:
+    """A code object with state of its own."""
+
+    def __init__(self):
+        self.items = []
+
+    def run(self, ownjob):
+        self.items.append("ran")
+
+
 class Holder:
     def __init__(self):
         self.lock = threading.Lock()
@@ -118,6 +128,36 @@ def test_old_key_verifies_through_fallbacks():
     with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=[]):
         with pytest.raises(SignatureError):
             _ = Job.objects.get(pk=job.pk).job_code_object
+
+
+def test_an_unchanged_code_object_is_saved_without_signing_again(monkeypatch):
+    job = _stored_job(Notes())
+    stored = bytes(job._job_code)
+    assert isinstance(job.job_code_object, Notes)
+    signed = []
+    monkeypatch.setattr(codeobjects, "_mac", lambda *a: signed.append(a) or b"x")
+    job.save()  # what a worker does after every run
+    assert signed == []
+    assert bytes(Job.objects.get(pk=job.pk)._job_code) == stored
+
+
+def test_a_changed_code_object_is_signed_again():
+    job = _stored_job(Notes())
+    job.job_code_object.items.append("new")  # the code changed its own state
+    job.save()
+    again = Job.objects.get(pk=job.pk)
+    assert again.job_code_object.items == ["new"]
+
+
+def test_a_job_saved_after_a_key_rotation_is_signed_with_the_new_key():
+    with override_settings(SECRET_KEY="old-key"):
+        job = _stored_job(JobCallable(print, "hello"))
+    with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=["old-key"]):
+        job = Job.objects.get(pk=job.pk)
+        assert job.job_code_object == JobCallable(print, "hello")
+        job.save()  # unchanged, but signed with a fallback: signed again
+    with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=[]):
+        assert Job.objects.get(pk=job.pk).job_code_object == JobCallable(print, "hello")
 
 
 def test_payload_from_another_python_is_reported_incompatible():
