@@ -5,27 +5,35 @@ a socket. A worker treats each run as Django treats a request: before and after 
 that broke (the database server restarted) or outlived ``CONN_MAX_AGE`` are closed, so the next
 query connects afresh. For each run a worker loads the job, verifies and unpickles its code
 object, calls ``run(ownjob=job)``, saves back what the code changed (the code object's own state
-included) or deletes the job when asked to, and writes its outcome to a pipe. Whatever the code
-does — raise, hang, call ``os._exit``, crash the interpreter — the daemon learns it from the
+included) or deletes the job when asked to. Workers take runs from one queue they share, and
+each tells the daemon, on a pipe of its own, which run it took and then its outcome. Whatever the
+code does — raise, hang, call ``os._exit``, crash the interpreter — the daemon learns it from the
 pipe, the exit status or its own timeout, and goes on.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import mmap
 import os
 import pickle
 import signal
+import socket
+import struct
 import sys
 import time
 import traceback
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections
 
+from akjob import codeobjects
 from akjob.context import RunInfo, running
 from akjob.daemon.claim import Claimed
 from akjob.exceptions import JobCodeError
@@ -34,6 +42,9 @@ from akjob.models import Job, JobRun
 log = logging.getLogger("akjob.job")
 Status = JobRun.Status
 ERROR_TAIL = 8000
+TASK_MAX = 64 * 1024  # bytes of one queued task; a job pickled larger is sent by id
+REHEARSALS = 10  # rehearsed runs of a new worker (see rehearse)
+QUEUE_AHEAD = 4  # runs a pool holds per worker: one running, the rest queued for the first free
 
 
 def load(job: Job | int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
@@ -59,22 +70,25 @@ def run_code(
     job: Job | int,
     *,
     not_before: float | None = None,
-    start_by: float | None = None,
+    start_by: float | Callable[[], float | None] | None = None,
     run_id: int | None = None,
     scheduled: datetime | None = None,
+    after: Callable[[], object] | None = None,
 ) -> tuple[str, str]:
     """Run a job's code object in this process; return (status, error text).
 
     The job is loaded first; the code starts no earlier than ``not_before`` and, when it is
-    given, no later than ``start_by`` (epoch seconds; past it the run is not started and is
-    reported interrupted). The code sees its run (``run_id``, ``scheduled``) through
-    :func:`akjob.context.current_run`.
+    given, no later than ``start_by`` (epoch seconds, or a function read when the run is about
+    to start; past it the run is not started and is reported interrupted). The code sees its run
+    (``run_id``, ``scheduled``) through :func:`akjob.context.current_run`.
     """
     job, code = load(job)
     if job is None:
         return code
     if not_before is not None:
         time.sleep(max(not_before - time.time(), 0.0))
+    if callable(start_by):
+        start_by = start_by()
     if start_by is not None and time.time() > start_by:
         return Status.INTERRUPTED, (
             "not started: its lease ran out before it could start (akjobd was paused or too "
@@ -87,6 +101,8 @@ def run_code(
     except BaseException:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are job failures too
         status, error = Status.FAILED, traceback.format_exc()[-ERROR_TAIL:]
         log.exception("job %s (%s) failed", job.pk, job.name)
+    if after is not None:
+        after()
     try:
         save_back(job, code)
     except Exception as exc:  # the run happened; report why its changes were not kept
@@ -108,7 +124,7 @@ def save_back(job: Job, code: Any) -> None:
         log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
         Job.objects.filter(pk=job.pk).delete()
         return
-    job.job_code_object = code
+    job.__dict__["_code_object"] = code  # saved (pickled and signed) only if it changed
     try:
         job.save()
     except DatabaseError:
@@ -118,7 +134,9 @@ def save_back(job: Job, code: Any) -> None:
 
 @dataclass
 class Child:
-    """One run in progress, as the daemon sees it: the worker process that runs it."""
+    """One run handed over, as the daemon sees it. ``pid`` is 0 until a worker took the run from
+    the queue; ``earliest`` is the monotonic time the run may start (its timeout counts from
+    there, or from when a worker took it, whichever is later)."""
 
     claimed: Claimed
     pid: int
@@ -128,42 +146,58 @@ class Child:
     terminated_at: float | None = None
     timed_out: bool = False
     exit_status: int | None = None
+    earliest: float = 0.0
+    done: bool = False
 
 
 @dataclass
 class Worker:
     pid: int
-    task_fd: int
     result_fd: int
     runs: int = 0
     busy: Child | None = None
     buffer: bytearray = field(default_factory=bytearray)
 
 
-def worker_main(task_fd: int, result_fd: int, max_runs: int) -> None:
-    """Entry point of a worker process: run tasks from the pipe until told to stop; never
-    returns."""
+def worker_main(tasks: socket.socket, result_fd: int, max_runs: int, lease: mmap.mmap) -> None:
+    """Entry point of a worker process: take runs from the shared queue until it closes or
+    ``max_runs`` are done; never returns.
+
+    The first thing said about a run is "S <run id>" (this worker took it), before anything can
+    fail; the outcome follows as a JSON line once the run is over.
+    """
     code = 0
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides when runs stop
-        tasks = os.fdopen(task_fd, "rb")
+        try:
+            rehearse()
+        except Exception:  # noqa: BLE001 - only a head start is lost; the runs go on
+            log.warning("worker %s: the rehearsal failed", os.getpid(), exc_info=True)
         for _ in range(max_runs):
-            header = tasks.read(4)
-            if len(header) < 4:
-                break  # the daemon closed the pipe: retire
+            message = tasks.recv(TASK_MAX)
+            if not message:
+                break  # the daemon closed the queue: retire
+            run_id = int.from_bytes(message[:8], "big")
+            os.write(result_fd, b"S %d\n" % run_id)
             # The task comes from the daemon that forked this worker: trusted. The job's code
             # object inside it is still verified (signature) before it is unpickled.
-            task = pickle.loads(tasks.read(int.from_bytes(header, "big")))  # noqa: S301
-            job, at, run_id, start_by = task
+            job, at, start_by = pickle.loads(message[8:])  # noqa: S301
             close_old_connections()  # a connection that broke since the last run is replaced
-            scheduled = datetime.fromtimestamp(at, UTC)
             status, error = run_code(
-                job, not_before=at, start_by=start_by, run_id=run_id, scheduled=scheduled
+                job,
+                # Workers woken for the same second start their code before this one saves
+                # and reports.
+                after=os.sched_yield,
+                not_before=at,
+                start_by=lambda start_by=start_by: max(start_by or 0.0, _lease(lease)) or None,
+                run_id=run_id,
+                scheduled=datetime.fromtimestamp(at, UTC),
             )
             close_old_connections()
             _flush_std()
-            os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
+            said = {"status": status, "error": error}
+            os.write(result_fd, json.dumps(said).encode() + b"\n")
     except BaseException:  # noqa: BLE001 - report anything, then leave
         code = 1
         traceback.print_exc()
@@ -171,6 +205,40 @@ def worker_main(task_fd: int, result_fd: int, max_runs: int) -> None:
         _flush_std()
         connections.close_all()
         os._exit(code)
+
+
+class _Rehearsal:
+    """The code object of a worker's rehearsal: does nothing."""
+
+    def run(self, ownjob: Job) -> None:
+        return None
+
+
+def rehearse(times: int = REHEARSALS) -> None:
+    """Go through a run's steps, with a job that is never saved and code that does nothing.
+
+    A forked worker shares the daemon's memory pages until it writes to them, and its first runs
+    pay for copying the pages they write: measured, its first ten runs cost about three times the
+    CPU of later ones. A new worker rehearses while it is idle, so that cost is not paid by the
+    runs of a burst.
+    """
+    job = Job(name="rehearsal")
+    job.job_code_object = _Rehearsal()
+    job.__dict__.pop("_code_object")  # as a job read from the database: code still signed
+    task = pickle.dumps((job, 0.0, None), pickle.HIGHEST_PROTOCOL)
+    for _ in range(times):
+        job, _, _ = pickle.loads(task)  # noqa: S301 - made just above
+        close_old_connections()
+        code = job.job_code_object
+        with running(RunInfo(None, 0, None)):
+            code.run(ownjob=job)
+        job._changed_fields()
+        codeobjects.dumps(code)
+        json.dumps({"status": Status.SUCCEEDED, "error": ""}).encode()
+
+
+def _lease(shared: mmap.mmap) -> float:
+    return struct.unpack_from("d", shared)[0]
 
 
 def _flush_std() -> None:
@@ -184,29 +252,71 @@ def _flush_std() -> None:
 class PoolExecutor:
     """Runs each claimed occurrence in a worker process forked from the daemon.
 
-    A worker runs one job at a time and is reused for up to ``max_runs`` runs, then replaced, so
-    a job's leaks do not accumulate; ``max_runs=1`` gives every run a fresh process. A worker
-    whose job hangs past its timeout is killed; one that crashes or exits is replaced; either way
-    only that run is affected.
+    Handed-over runs wait in one queue that every idle worker reads (a local sequenced-packet
+    socket): a burst is handed over ahead of its time, and a worker that finishes a run takes the
+    next one at once instead of waiting for the daemon to notice. A worker runs one job at a time
+    and is reused for up to ``max_runs`` runs, then replaced, so a job's leaks do not accumulate;
+    ``max_runs=1`` gives every run a fresh process. A worker whose job hangs past its timeout is
+    killed; one that crashes or exits is replaced; either way only that run is affected.
+
+    A worker refuses to start a run past the daemon's lease on it. The lease a run was handed
+    over with is extended by :meth:`renewed` (a value shared with the workers), so a run that
+    waits long for a free worker still starts, while one whose daemon stopped renewing does not.
     """
 
-    def __init__(self, max_runs: int = 100) -> None:
+    def __init__(self, max_runs: int = 100, *, size: int = 1) -> None:
         self.max_runs = max_runs
+        self.size = size  # workers at most
         self.workers: dict[int, Worker] = {}
         self.retired: set[int] = set()
         self.keep_fds: set[int] = set()  # the daemon's own descriptors, closed in workers
+        self.pending: dict[int, Child] = {}  # run id -> queued, not yet taken by a worker
+        self.overflow: deque[bytes] = deque()  # tasks the queue had no room for yet
+        self.suspect: set[int] = set()  # pending when a worker died idle: it may have taken one
+        # The queue's two ends (the daemon sends, workers receive) and the lease shared with the
+        # workers: made with the first worker, closed by shutdown.
+        self._queue: socket.socket | None = None
+        self._tasks: socket.socket | None = None
+        self._lease: mmap.mmap | None = None
+
+    def _open(self) -> tuple[socket.socket, socket.socket, mmap.mmap]:
+        if self._queue is None or self._tasks is None or self._lease is None:
+            self._queue, self._tasks = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            # Room for a burst (the system caps it; a full queue is waited out, not lost).
+            self._queue.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+            self._lease = mmap.mmap(-1, 8)
+        return self._queue, self._tasks, self._lease
+
+    def capacity(self, workers: int) -> int:
+        """Runs this executor holds at once (running and queued) for ``workers`` workers."""
+        return workers * QUEUE_AHEAD
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
-        worker = next((w for w in self.workers.values() if w.busy is None), None) or self._fork()
+        """Queue a run for the first idle worker."""
         job = claimed.job if claimed.job is not None else claimed.job_id
         start_by = claimed.lease_until.timestamp() if claimed.lease_until else None
-        task = (job, claimed.scheduled.timestamp(), claimed.run_id, start_by)
-        task = pickle.dumps(task, pickle.HIGHEST_PROTOCOL)
-        _write_all(worker.task_fd, len(task).to_bytes(4, "big") + task)
-        worker.runs += 1
-        deadline = monotonic + claimed.timeout if claimed.timeout else None
-        worker.busy = Child(claimed, worker.pid, worker.result_fd, deadline)
-        return worker.busy
+        head = claimed.run_id.to_bytes(8, "big")
+        task = pickle.dumps((job, claimed.scheduled.timestamp(), start_by), pickle.HIGHEST_PROTOCOL)
+        if len(head) + len(task) > TASK_MAX:  # a big code object: the worker loads the job
+            task = pickle.dumps((claimed.job_id, claimed.scheduled.timestamp(), start_by))
+        self.overflow.append(head + task)
+        self._push()
+        child = Child(claimed, 0, -1, None, earliest=monotonic)
+        self.pending[claimed.run_id] = child
+        idle = sum(1 for w in self.workers.values() if w.busy is None)
+        if idle < len(self.pending) and len(self.workers) < self.size:
+            self._fork()
+        return child
+
+    def _push(self) -> None:
+        """Move tasks from the overflow into the queue while it has room."""
+        queue = self._open()[0]
+        while self.overflow:
+            try:
+                queue.send(self.overflow[0], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            self.overflow.popleft()
 
     def warm(self, size: int) -> bool:
         """Start one more idle worker if the pool is smaller than ``size`` (call when idle, so
@@ -217,55 +327,120 @@ class PoolExecutor:
         return True
 
     def _fork(self) -> Worker:
-        task_r, task_w = os.pipe()
+        queue, tasks, lease = self._open()
         result_r, result_w = os.pipe()
         connections.close_all()  # never share a database socket with a worker
+        # The worker's garbage collector leaves alone what it inherits (frozen in it), so it
+        # neither walks the daemon's objects nor copies their memory pages by touching them.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the worker
-            os.close(task_w)
             os.close(result_r)
+            queue.close()
             for fd in self._inherited_fds():
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-            worker_main(task_r, result_w, self.max_runs)
-        os.close(task_r)
+            worker_main(tasks, result_w, self.max_runs, lease)
+        gc.unfreeze()
         os.close(result_w)
         os.set_blocking(result_r, False)
-        worker = Worker(pid, task_w, result_r)
+        worker = Worker(pid, result_r)
         self.workers[pid] = worker
         return worker
 
     def _inherited_fds(self) -> set[int]:
-        fds = set(self.keep_fds)
-        for other in self.workers.values():
-            fds.update((other.task_fd, other.result_fd))
-        return fds
+        return self.keep_fds | {other.result_fd for other in self.workers.values()}
+
+    def fds(self) -> list[int]:
+        """The descriptors to wait on: a worker took a run, finished one, or ended."""
+        return [w.result_fd for w in self.workers.values()]
+
+    def collect(self, monotonic: float) -> None:
+        """Read what the workers said: which runs they took, which finished, which ended."""
+        for worker in list(self.workers.values()):
+            eof = _drain(worker.result_fd, worker.buffer)
+            while b"\n" in worker.buffer:
+                line, _, rest = bytes(worker.buffer).partition(b"\n")
+                worker.buffer = bytearray(rest)
+                if line.startswith(b"S "):
+                    self._took(worker, int(line[2:]), monotonic)
+                    continue
+                child, worker.busy = worker.busy, None
+                if child is not None:
+                    child.output.extend(line)
+                    child.done = True
+                if worker.runs >= self.max_runs:
+                    self._retire(worker)
+                    eof = False
+                    break
+            if eof:
+                _, status = os.waitpid(worker.pid, 0)
+                if worker.busy is not None:
+                    worker.busy.exit_status = status
+                    worker.busy.done = True
+                elif worker.runs < self.max_runs:
+                    self.suspect |= set(self.pending)  # it may have died holding one of these
+                self._forget(worker)
+        self._push()
+
+    def _took(self, worker: Worker, run_id: int, monotonic: float) -> None:
+        worker.runs += 1
+        child = self.pending.pop(run_id, None)
+        self.suspect.discard(run_id)
+        worker.busy = child  # None: a run given up meanwhile; its outcome is not wanted
+        if child is None:
+            return
+        child.pid, child.fd = worker.pid, worker.result_fd
+        if child.claimed.timeout:
+            child.deadline = max(monotonic, child.earliest) + child.claimed.timeout
+
+    def waiting(self, monotonic: float) -> bool:
+        """True while a run that may start now waits in the queue for a worker."""
+        return any(child.earliest <= monotonic for child in self.pending.values())
 
     def poll(self, child: Child) -> bool:
-        """Collect the worker's answer; True once the run is over (answered, or worker gone)."""
-        worker = self.workers.get(child.pid)
-        if worker is None:
-            return True
-        eof = _drain(worker.result_fd, worker.buffer)
-        if b"\n" in worker.buffer:
-            line, _, rest = bytes(worker.buffer).partition(b"\n")
-            worker.buffer = bytearray(rest)
-            child.output.extend(line)
-            worker.busy = None
-            if worker.runs >= self.max_runs:
-                self._retire(worker)
-            return True
-        if not eof:
-            return False
-        _, status = os.waitpid(worker.pid, 0)
-        child.exit_status = status
-        self._forget(worker)
-        return True
+        """True once the run is over (answered, or its worker gone); read by :meth:`collect`."""
+        return child.done
+
+    def take_back(self) -> list[Claimed]:
+        """Take the runs no worker took yet out of the queue, in their order."""
+        back = []
+        messages = []
+        while self._tasks is not None:
+            try:
+                message = self._tasks.recv(TASK_MAX, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                break
+            if not message:
+                break
+            messages.append(message)
+        messages += self.overflow
+        self.overflow.clear()
+        for message in messages:
+            child = self.pending.pop(int.from_bytes(message[:8], "big"), None)
+            if child is not None:
+                back.append(child.claimed)
+        return back
+
+    def lost(self, monotonic: float) -> list[Child]:
+        """Runs a worker took and then died with before saying so (killed between the two):
+        after such a death, the runs that were queued then and are now neither in the queue nor
+        taken by a live worker. Call after :meth:`take_back`, which empties the queue."""
+        self.collect(monotonic)
+        gone = [self.pending.pop(r) for r in self.suspect if r in self.pending]
+        self.suspect = set()
+        return gone
+
+    def renewed(self, until: datetime) -> None:
+        """The daemon renewed its leases until ``until``: workers may start runs until then."""
+        struct.pack_into("d", self._open()[2], 0, until.timestamp())
 
     def terminate(self, child: Child, *, monotonic: float, kill_after: float) -> None:
         """SIGTERM the run's worker, then SIGKILL ``kill_after`` seconds later."""
+        if not child.pid:
+            return  # not started: nothing to stop
         sig = signal.SIGTERM
         if child.terminated_at is None:
             child.terminated_at = monotonic
@@ -284,11 +459,10 @@ class PoolExecutor:
 
     def _forget(self, worker: Worker) -> None:
         self.workers.pop(worker.pid, None)
-        for fd in (worker.task_fd, worker.result_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        try:
+            os.close(worker.result_fd)
+        except OSError:
+            pass
 
     def reap_retired(self) -> None:
         """Collect workers that finished their last run (and idle ones told to leave)."""
@@ -301,17 +475,15 @@ class PoolExecutor:
                 self.retired.discard(pid)
 
     def shutdown(self) -> None:
-        """Send idle workers away (closing their task pipe ends their loop)."""
+        """Close the queue (idle workers leave when they find it closed) and let them go."""
+        for end in (self._queue, self._tasks, self._lease):
+            if end is not None:
+                end.close()
+        self._queue = self._tasks = self._lease = None
         for worker in list(self.workers.values()):
             if worker.busy is None:
                 self._retire(worker)
         self.reap_retired()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _drain(fd: int, buffer: bytearray) -> bool:
@@ -351,15 +523,38 @@ def outcome(child: Child) -> tuple[str, str]:
 class InlineExecutor:
     """Runs each claimed occurrence at once, in this process (tests, and ``runjob`` fallbacks)."""
 
+    suspect: frozenset[int] = frozenset()
+
+    def capacity(self, workers: int) -> int:
+        return workers
+
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         job = claimed.job if claimed.job is not None else claimed.job_id
         status, error = run_code(job, run_id=claimed.run_id, scheduled=claimed.scheduled)
-        child = Child(claimed, pid=os.getpid(), fd=-1, deadline=None)
+        child = Child(claimed, pid=os.getpid(), fd=-1, deadline=None, done=True)
         child.output.extend(json.dumps({"status": status, "error": error}).encode())
         return child
 
+    def collect(self, monotonic: float) -> None:
+        return None
+
+    def waiting(self, monotonic: float) -> bool:
+        return False
+
     def poll(self, child: Child) -> bool:
         return True
+
+    def fds(self) -> list[int]:
+        return []
+
+    def take_back(self) -> list[Claimed]:
+        return []
+
+    def lost(self, monotonic: float) -> list[Child]:
+        return []
+
+    def renewed(self, until: datetime) -> None:
+        return None
 
     def terminate(self, child: Child, *, monotonic: float, kill_after: float) -> None:
         return None

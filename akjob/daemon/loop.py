@@ -35,6 +35,7 @@ SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no
 WARM_WHEN_IDLE = 0.05  # seconds of idle time in which one more worker process is started
 QUEUE_FACTOR = 4  # runs claimed per worker, at most: a burst is claimed ahead, work still spreads
 KILL_AFTER = 5.0
+DEFER_OUTCOMES = 0.1  # seconds outcomes may wait to be written while runs wait for workers
 TASK_REFRESH_BATCH = 20  # handed-over tasks whose outcome is asked for, per heartbeat
 # Retry at least this often while the database is unreachable, so the runs that came due during
 # an outage start within a few seconds of its end.
@@ -52,7 +53,11 @@ class Daemon:
     ) -> None:
         self.clock = clock or SystemClock()
         self.max_workers = max_workers or akjob_settings.max_workers
-        self.executor = executor or PoolExecutor(akjob_settings.worker_max_runs)
+        self.executor = executor or PoolExecutor(
+            akjob_settings.worker_max_runs, size=self.max_workers
+        )
+        # Runs handed to the executor at once: a pool queues some for its first free worker.
+        self.capacity = self.executor.capacity(self.max_workers)
         self.lease = akjob_settings.lease
         self.heartbeat_every = akjob_settings.heartbeat
         self.poll = akjob_settings.poll
@@ -75,6 +80,7 @@ class Daemon:
         self._renewed_until: datetime | None = None  # the leases as the last heartbeat wrote them
         self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
+        self._deferred_since: float | None = None  # since when outcomes wait (see reap)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -176,8 +182,8 @@ class Daemon:
         return len(claimed)
 
     def feed(self) -> None:
-        """Hand queued runs to free workers, earliest first."""
-        while self.queue and len(self.children) < self.max_workers:
+        """Hand queued runs to the executor, earliest first, as many as it takes."""
+        while self.queue and len(self.children) < self.capacity:
             self.start(self.queue.popleft())
 
     def start(self, claimed: claims.Claimed) -> None:
@@ -200,10 +206,18 @@ class Daemon:
             claimed.scheduled,
         )
 
+    def take_back(self) -> None:
+        """Runs still waiting for a worker go back to the front of the queue, in order."""
+        back = self.executor.take_back()
+        for claimed in back:
+            self.children.pop(claimed.run_id, None)
+        self.queue.extendleft(reversed(back))
+
     def reap(self, now: datetime) -> int:
         """Record the outcome of every finished run; stop runs past their timeout."""
         finished = []
         mono = self.clock.monotonic()
+        self.executor.collect(mono)
         for key, child in list(self.children.items()):
             if self.executor.poll(child):
                 del self.children[key]
@@ -217,6 +231,9 @@ class Daemon:
             status, error = outcome(child)
             log.info("job %s run %s %s", child.claimed.job_id, child.claimed.run_id, status)
             self.unrecorded.append((child.claimed, status, error))
+        if self.unrecorded and self._defer_outcomes(mono):
+            return len(finished)
+        self._deferred_since = None
         if self.unrecorded:
             # One transaction: on a database error nothing is written and all are kept.
             done = claims.finish_batch(self.unrecorded, daemon=self.record, now=now)
@@ -227,18 +244,30 @@ class Daemon:
                     run_finished.send(sender=Job, run=run)
         return len(finished)
 
+    def _defer_outcomes(self, mono: float) -> bool:
+        """While runs that may start wait for a worker (a burst), the outcomes of finished runs
+        are kept for a moment rather than written: the workers get the CPU first."""
+        if not self.executor.waiting(mono):
+            return False
+        if self._deferred_since is None:
+            self._deferred_since = mono
+        return mono - self._deferred_since < DEFER_OUTCOMES
+
     def heartbeat(self, now: datetime, *, lag: float = 0.0) -> None:
         """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""
         DaemonRecord.objects.filter(pk=self.record.pk).update(heartbeat=to_db(now))
+        if self.executor.suspect:
+            self.recover_lost()
         mine = [c.claimed.run_id for c in self.children.values()]
         mine += [c.run_id for c in self.queue]
         mine += [claimed.run_id for claimed, _, _ in self.unrecorded]
         if mine:
             until = now + timedelta(seconds=self.lease)
             renewed = peers.renew_leases(self.record, mine, until)
-            if renewed < len(mine) and self.queue:
+            if renewed < len(mine):
                 self.drop_lost_runs()
             self._renewed_until = until
+            self.executor.renewed(until)  # workers may start queued runs until then
         if self._recovered_at is not None:
             # Every daemon lost the database, not only this one: give the others time to come
             # back (their back-off) and renew their leases before calling any of them dead.
@@ -271,13 +300,25 @@ class Daemon:
     def drop_lost_runs(self) -> int:
         """Forget queued runs that are no longer this daemon's: another daemon declared them
         interrupted while this one was paused past their lease. They must not start late."""
+        self.take_back()
         queued = [c.run_id for c in self.queue]
         ours = peers.still_ours(self.record, queued)
         lost = len(queued) - len(ours)
         if lost:
             self.queue = deque(c for c in self.queue if c.run_id in ours)
             log.warning("%d claimed run(s) were taken from this daemon; not started", lost)
+        self.feed()
         return lost
+
+    def recover_lost(self) -> None:
+        """A worker died without a run of its own: if it had just taken a queued run, that run
+        is recorded interrupted (it cannot have started); the rest of the queue is kept."""
+        self.take_back()
+        for child in self.executor.lost(self.clock.monotonic()):
+            del self.children[child.claimed.run_id]
+            error = "its worker process ended as it took the run, before starting it"
+            self.unrecorded.append((child.claimed, Status.INTERRUPTED, error))
+        self.feed()
 
     def _interrupt(self, runs: list[int], *, reason: str, now: datetime) -> int:
         n, unfreed = claims.interrupt(runs, reason=reason, now=now)
@@ -303,9 +344,9 @@ class Daemon:
         if nxt is UNKNOWN:
             nxt = sql.earliest_next_run()
         self._earliest = UNKNOWN  # good for this wake-up only
-        if self.queue and len(self.children) < self.max_workers:
+        if self.queue and len(self.children) < self.capacity:
             return 0.0
-        if nxt is not None and len(self.children) < self.max_workers:
+        if nxt is not None and len(self.children) < self.capacity:
             wait = min(wait, (nxt - now).total_seconds() - self.lookahead)
         mono = self.clock.monotonic()
         for child in self.children.values():
@@ -345,7 +386,13 @@ class Daemon:
             self.shutdown()
 
     def wait(self, seconds: float) -> None:
-        fds = [self._wake_r] + [c.fd for c in self.children.values() if c.fd >= 0]
+        fds = [self._wake_r, *self.executor.fds()]
+        if self._deferred_since is not None:
+            # A burst: the workers take their runs without this daemon; what they say is read
+            # when the outcomes are due to be written.
+            fds = [self._wake_r]
+            left = self._deferred_since + DEFER_OUTCOMES - self.clock.monotonic()
+            seconds = min(seconds, max(left, 0.0))
         try:
             ready, _, _ = select.select(fds, [], [], max(seconds, 0.0))
         except InterruptedError:
@@ -359,6 +406,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Stop claiming; let runs finish within the grace period; stop and record the rest."""
+        self.take_back()
         if self.queue:
             self._interrupt(
                 [c.run_id for c in self.queue],
@@ -376,6 +424,7 @@ class Daemon:
             self.executor.terminate(child, monotonic=self.clock.monotonic(), kill_after=KILL_AFTER)
         kill_end = self.clock.monotonic() + KILL_AFTER
         while self.children and self.clock.monotonic() < kill_end + 1:
+            self.executor.collect(self.clock.monotonic())
             for key, child in list(self.children.items()):
                 if self.executor.poll(child):
                     del self.children[key]

@@ -53,3 +53,30 @@ class WhoAmI:
         from akjob.context import current_run
 
         self.seen = current_run()
+
+
+class Mark:
+    """Leaves a file named after its run id in ``folder``, holding the pid that ran it."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def run(self, ownjob):
+        from akjob.context import current_run
+
+        with open(os.path.join(self.folder, str(current_run().run_id)), "w") as f:
+            f.write(str(os.getpid()))
+
+
+class WaitFor:
+    """Returns once the file ``gate`` exists (at most 30 s), keeping its worker busy until then."""
+
+    def __init__(self, gate: str) -> None:
+        self.gate = gate
+
+    def run(self, ownjob):
+        import time
+
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.gate) and time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from akjob.daemon import claim as claims
-from akjob.daemon.execute import InlineExecutor
-from akjob.daemon.loop import Daemon
+from akjob.daemon.execute import Child, InlineExecutor
+from akjob.daemon.loop import DEFER_OUTCOMES, Daemon
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.daemon import jobcode
 from tests.daemon.steps import T0, claimed_elsewhere, make
@@ -365,3 +365,66 @@ def test_an_occurrence_that_already_has_a_record_is_not_claimed_again(clock):
     assert JobRun.objects.get(pk=earlier.pk).status == Status.SUCCEEDED
     assert JobRun.objects.filter(job=first).count() == 1
     assert JobRun.objects.get(pk=results[0].run_id).status == Status.RUNNING
+
+
+class Holding(InlineExecutor):
+    """Takes runs and holds them unfinished; ``waiting`` says runs wait for a worker (a burst);
+    ``lost`` gives up every run it holds, as a worker killed while taking them would."""
+
+    def __init__(self) -> None:
+        self.held: list[Child] = []
+        self.burst = False
+        self.suspect: set[int] = set()
+
+    def start(self, claimed, *, monotonic):
+        child = Child(claimed, 0, -1, None)
+        self.held.append(child)
+        return child
+
+    def poll(self, child):
+        return child.done
+
+    def waiting(self, monotonic):
+        return self.burst
+
+    def lost(self, monotonic):
+        gone, self.held, self.suspect = self.held, [], set()
+        return gone
+
+
+def held_run(clock) -> tuple[Daemon, Holding, Job, Child]:
+    """A daemon whose executor holds the one run it was handed, due at T0 + 10 s."""
+    executor = Holding()
+    daemon = Daemon(clock=clock, executor=executor, max_workers=2)
+    job = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    (child,) = executor.held
+    return daemon, executor, job, child
+
+
+def test_outcomes_wait_while_runs_wait_for_a_worker_then_are_written(clock):
+    daemon, executor, job, child = held_run(clock)
+    child.done = True
+    child.output.extend(b'{"status": "succeeded", "error": ""}')
+    executor.burst = True
+    daemon.reap(clock.now())
+    assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]  # kept for a moment
+    clock.advance(DEFER_OUTCOMES / 2)
+    daemon.reap(clock.now())
+    assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]
+    clock.advance(DEFER_OUTCOMES)
+    daemon.reap(clock.now())  # a burst does not hold outcomes back longer than that
+    assert runs(job) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
+
+
+def test_a_run_lost_with_its_worker_is_recorded_interrupted(clock):
+    daemon, executor, job, child = held_run(clock)
+    executor.suspect = {child.claimed.run_id}
+    daemon.heartbeat(clock.now())
+    daemon.reap(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    assert run.status == Status.INTERRUPTED
+    assert "worker process ended as it took the run" in run.error
+    assert not daemon.children
+    assert not Job.objects.get(pk=job.pk)._job_running
