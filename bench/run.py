@@ -111,17 +111,24 @@ def run_wakeup(python: Path, quick: bool) -> dict[str, Any]:
     }
 
 
+MANY_WORKERS = 128  # the lateness rows with more workers than runs due in one second
+
+
 def run_lateness(python: Path, quick: bool) -> dict[str, Any]:
     size = ["--jobs", "300", "--window", "5"] if quick else ["--jobs", "1000", "--window", "10"]
     who = ["akjob-sqlite", "akjob-postgres", "apscheduler"]
     if not quick:
+        # A worker (a thread) for every run due in the same second, for both.
+        who += [f"akjob-sqlite-{MANY_WORKERS}", f"apscheduler-{MANY_WORKERS}"]
         who.append("apscheduler-spread")
     results: dict[str, Any] = {"jobs": int(size[1]), "window": int(size[3])}
     for name in who:
         if name == "akjob-postgres" and (why := postgres_reachable()):
             results[name] = {"error": why}
             continue
-        results[name] = step(python, "bench.peers.lateness", name, *size)
+        scheduler, _, workers = name.rpartition("-")
+        args = [scheduler, "--workers", workers] if workers.isdigit() else [name]
+        results[name] = step(python, "bench.peers.lateness", *args, *size)
     return results
 
 

@@ -153,6 +153,8 @@ LATENESS_LABELS = {
     "akjob-sqlite": ("akjob (`akjobd run`, {workers} worker processes)", "SQLite"),
     "akjob-postgres": ("akjob (`akjobd run`, {workers} worker processes)", "PostgreSQL"),
     "apscheduler": ("APScheduler 3 (BackgroundScheduler, {workers} threads)", "SQLite"),
+    "akjob-sqlite-128": ("akjob (`akjobd run`, {workers} worker processes)", "SQLite"),
+    "apscheduler-128": ("APScheduler 3 (BackgroundScheduler, {workers} threads)", "SQLite"),
     "apscheduler-spread": (
         "APScheduler 3, times spread over the window (µs resolution)",
         "SQLite",
