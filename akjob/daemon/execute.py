@@ -44,6 +44,7 @@ Status = JobRun.Status
 ERROR_TAIL = 8000
 TASK_MAX = 64 * 1024  # bytes of one queued task; a job pickled larger is sent by id
 REHEARSALS = 10  # rehearsed runs of a new worker (see rehearse)
+BURST = 0.05  # seconds after runs came due in which the daemon leaves the CPU to workers
 QUEUE_AHEAD = 4  # runs a pool holds per worker: one running, the rest queued for the first free
 
 
@@ -397,8 +398,12 @@ class PoolExecutor:
             child.deadline = max(monotonic, child.earliest) + child.claimed.timeout
 
     def waiting(self, monotonic: float) -> bool:
-        """True while a run that may start now waits in the queue for a worker."""
-        return any(child.earliest <= monotonic for child in self.pending.values())
+        """True in a burst: while a run that may start now waits in the queue for a worker, or
+        runs came due less than BURST seconds ago (their workers may not have started them)."""
+        if any(child.earliest <= monotonic for child in self.pending.values()):
+            return True
+        busy = (w.busy for w in self.workers.values() if w.busy is not None)
+        return any(monotonic - BURST <= child.earliest <= monotonic for child in busy)
 
     def poll(self, child: Child) -> bool:
         """True once the run is over (answered, or its worker gone); read by :meth:`collect`."""
