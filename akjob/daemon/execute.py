@@ -13,7 +13,6 @@ pipe, the exit status or its own timeout, and goes on.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import mmap
@@ -331,9 +330,6 @@ class PoolExecutor:
         queue, tasks, lease = self._open()
         result_r, result_w = os.pipe()
         connections.close_all()  # never share a database socket with a worker
-        # The worker's garbage collector leaves alone what it inherits (frozen in it), so it
-        # neither walks the daemon's objects nor copies their memory pages by touching them.
-        gc.freeze()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the worker
             os.close(result_r)
@@ -344,7 +340,6 @@ class PoolExecutor:
                 except OSError:
                     pass
             worker_main(tasks, result_w, self.max_runs, lease)
-        gc.unfreeze()
         os.close(result_w)
         os.set_blocking(result_r, False)
         worker = Worker(pid, result_r)

@@ -81,6 +81,7 @@ class Daemon:
         self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
         self._deferred_since: float | None = None  # since when outcomes wait (see reap)
+        self.backlog = False  # the last dispatch ran out of room: more runs may be due
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -144,6 +145,7 @@ class Daemon:
         horizon = now + timedelta(seconds=self.lookahead)
         # One short statement answers "anything due?"; an idle wake-up is that statement alone.
         self._earliest = sql.earliest_next_run()
+        self.backlog = False
         if self._earliest is None or self._earliest > horizon:
             return 0
         self._earliest = UNKNOWN  # what follows moves next run times: read again before sleeping
@@ -166,6 +168,8 @@ class Daemon:
                         continue  # stays due: it runs when a worker is free, coalesced
                     room -= 1
                 batch.append(job)
+            # No room left: more jobs may be due, to claim as soon as runs end (see wait).
+            self.backlog = room <= 0
             # The schedules' day sets, for the jobs acted on only (not the margin looked at).
             daysets.load_saved(batch)
             results = claims.claim_batch(
@@ -387,9 +391,9 @@ class Daemon:
 
     def wait(self, seconds: float) -> None:
         fds = [self._wake_r, *self.executor.fds()]
-        if self._deferred_since is not None:
-            # A burst: the workers take their runs without this daemon; what they say is read
-            # when the outcomes are due to be written.
+        if self._deferred_since is not None and not self.backlog:
+            # A burst, all of it claimed: the workers take their runs without this daemon;
+            # what they say is read when the outcomes are due to be written.
             fds = [self._wake_r]
             left = self._deferred_since + DEFER_OUTCOMES - self.clock.monotonic()
             seconds = min(seconds, max(left, 0.0))

@@ -428,3 +428,18 @@ def test_a_run_lost_with_its_worker_is_recorded_interrupted(clock):
     assert "worker process ended as it took the run" in run.error
     assert not daemon.children
     assert not Job.objects.get(pk=job.pk)._job_running
+
+
+def test_a_dispatch_out_of_room_says_more_may_be_due(clock):
+    daemon = Daemon(clock=clock, executor=Holding(), max_workers=1)  # room for 4 runs
+    for _ in range(3):
+        make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.register(clock.now())
+    assert daemon.dispatch(clock.now()) == 3
+    assert not daemon.backlog  # everything due was claimed: a burst may be slept through
+    for _ in range(3):
+        make(run_every=timedelta(seconds=5))
+    clock.set(T0 + timedelta(seconds=15))
+    assert daemon.dispatch(clock.now()) == 1  # the room left
+    assert daemon.backlog  # the daemon must wake when runs end, to claim the rest
