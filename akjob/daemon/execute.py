@@ -183,7 +183,7 @@ def worker_main(tasks: socket.socket, result_fd: int, max_runs: int, lease: mmap
             # The task comes from the daemon that forked this worker: trusted. The job's code
             # object inside it is still verified (signature) before it is unpickled.
             job, at, start_by = pickle.loads(message[8:])  # noqa: S301
-            close_old_connections()  # a connection that broke since the last run is replaced
+            fresh_connections()
             status, error = run_code(
                 job,
                 # Workers woken for the same second start their code before this one saves
@@ -205,6 +205,21 @@ def worker_main(tasks: socket.socket, result_fd: int, max_runs: int, lease: mmap
         _flush_std()
         connections.close_all()
         os._exit(code)
+
+
+def fresh_connections() -> None:
+    """Before a run: close the connections kept from earlier runs (``CONN_MAX_AGE``) that
+    outlived their age or no longer answer, so the job's first query connects afresh.
+
+    A server restarted while the worker was idle breaks its connection unseen: no error occurred
+    on it, so Django's own end-of-request check would keep it. Each kept connection is therefore
+    checked (a ping), as ``CONN_HEALTH_CHECKS`` does; with the default ``CONN_MAX_AGE = 0`` none
+    is kept and nothing is checked.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            conn.errors_occurred = True  # Django checks it is usable, and closes it if not
+    close_old_connections()
 
 
 class _Rehearsal:

@@ -242,3 +242,32 @@ def test_the_server_ends_a_transaction_left_idle_for_a_lease():
     finally:
         with connection.cursor() as cursor:
             cursor.execute(reset)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_between_runs_is_replaced_before_the_next():
+    from django.db import connection, connections
+
+    from akjob.daemon.execute import fresh_connections
+
+    queries = {
+        "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%s)"),
+        "mysql": ("SELECT CONNECTION_ID()", "KILL %s"),
+    }
+    if connection.vendor not in queries:
+        pytest.skip("an SQLite connection does not break")
+    whoami, kill = queries[connection.vendor]
+    with connection.cursor() as cursor:  # a worker's connection, kept from its last run
+        cursor.execute(whoami)
+        (backend,) = cursor.fetchone()
+    connection.close_at = None  # kept for good, as with CONN_MAX_AGE = None
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # the server ends it (a restart, an admin)
+            cursor.execute(kill, [backend])
+    finally:
+        other.close()
+    fresh_connections()
+    with connection.cursor() as cursor:  # the job's first query
+        cursor.execute(whoami)
+        assert cursor.fetchone()[0] != backend
