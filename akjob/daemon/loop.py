@@ -35,7 +35,7 @@ SKIP_MARGIN = 50  # due jobs looked at beyond the free workers (overlaps need no
 WARM_WHEN_IDLE = 0.05  # seconds of idle time in which one more worker process is started
 QUEUE_FACTOR = 4  # runs claimed per worker, at most: a burst is claimed ahead, work still spreads
 KILL_AFTER = 5.0
-DEFER_OUTCOMES = 0.1  # seconds outcomes may wait to be written while runs wait for workers
+DEFER_OUTCOMES = 0.1  # seconds outcomes may wait to be written during a burst (see reap)
 TASK_REFRESH_BATCH = 20  # handed-over tasks whose outcome is asked for, per heartbeat
 # Retry at least this often while the database is unreachable, so the runs that came due during
 # an outage start within a few seconds of its end.
@@ -249,9 +249,10 @@ class Daemon:
         return len(finished)
 
     def _defer_outcomes(self, mono: float) -> bool:
-        """While runs that may start wait for a worker (a burst), the outcomes of finished runs
-        are kept for a moment rather than written: the workers get the CPU first."""
-        if not self.executor.waiting(mono):
+        """During a burst (see the executor's ``waiting``), the outcomes of finished runs are
+        kept for a moment rather than written: the workers get the CPU first. Not when
+        stopping: every outcome is written before the daemon ends."""
+        if self.stopping or not self.executor.waiting(mono):
             return False
         if self._deferred_since is None:
             self._deferred_since = mono

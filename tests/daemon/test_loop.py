@@ -443,3 +443,13 @@ def test_a_dispatch_out_of_room_says_more_may_be_due(clock):
     clock.set(T0 + timedelta(seconds=15))
     assert daemon.dispatch(clock.now()) == 1  # the room left
     assert daemon.backlog  # the daemon must wake when runs end, to claim the rest
+
+
+def test_a_stopping_daemon_writes_outcomes_at_once_even_in_a_burst(clock):
+    daemon, executor, job, child = held_run(clock)
+    child.done = True
+    child.output.extend(b'{"status": "succeeded", "error": ""}')
+    executor.burst = True
+    daemon.request_stop()
+    daemon.reap(clock.now())
+    assert runs(job) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
