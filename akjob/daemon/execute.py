@@ -325,6 +325,8 @@ class PoolExecutor:
 
     def _push(self) -> None:
         """Move tasks from the overflow into the queue while it has room."""
+        if not self.overflow:
+            return
         queue = self._open()[0]
         while self.overflow:
             try:

@@ -80,3 +80,13 @@ class WaitFor:
         deadline = time.monotonic() + 30
         while not os.path.exists(self.gate) and time.monotonic() < deadline:
             time.sleep(0.01)
+
+
+class Bulky:
+    """A code object that pickles larger than one queued task may be."""
+
+    def __init__(self, size: int) -> None:
+        self.payload = b"x" * size
+
+    def run(self, ownjob):
+        return None

@@ -163,3 +163,19 @@ def test_a_burst_is_runs_waiting_or_just_due():
     worker.busy = Child(claimed(2, jobcode.Counter()), 0, -1, None, earliest=now)
     assert pool.waiting(now + BURST / 2)  # its worker may not have started it yet
     assert not pool.waiting(now + BURST * 2)  # long started: no burst any more
+
+
+def test_a_job_too_big_for_one_task_is_sent_by_id(pool):
+    import pickle
+
+    from akjob.daemon.execute import TASK_MAX
+
+    pool.size = 0  # no worker: the task is read here
+    run = claimed(7, jobcode.Bulky(TASK_MAX))
+    run = Claimed(7, 42, run.scheduled, None, job=run.job, lease_until=run.lease_until)
+    pool.start(run, monotonic=0)
+    message = pool._tasks.recv(TASK_MAX)
+    assert int.from_bytes(message[:8], "big") == 7
+    job, at, start_by = pickle.loads(message[8:])
+    assert job == 42  # the worker loads the job itself
+    assert at == run.scheduled.timestamp() and start_by == run.lease_until.timestamp()
