@@ -140,7 +140,6 @@ class Child:
 
     claimed: Claimed
     pid: int
-    fd: int
     deadline: float | None
     output: bytearray = field(default_factory=bytearray)
     terminated_at: float | None = None
@@ -316,7 +315,7 @@ class PoolExecutor:
             task = pickle.dumps((claimed.job_id, claimed.scheduled.timestamp(), start_by))
         self.overflow.append(head + task)
         self._push()
-        child = Child(claimed, 0, -1, None, earliest=monotonic)
+        child = Child(claimed, 0, None, earliest=monotonic)
         self.pending[claimed.run_id] = child
         idle = sum(1 for w in self.workers.values() if w.busy is None)
         if idle < len(self.pending) and len(self.workers) < self.size:
@@ -405,7 +404,7 @@ class PoolExecutor:
         worker.busy = child  # None: a run given up meanwhile; its outcome is not wanted
         if child is None:
             return
-        child.pid, child.fd = worker.pid, worker.result_fd
+        child.pid = worker.pid
         if child.claimed.timeout:
             child.deadline = max(monotonic, child.earliest) + child.claimed.timeout
 
@@ -548,7 +547,7 @@ class InlineExecutor:
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         job = claimed.job if claimed.job is not None else claimed.job_id
         status, error = run_code(job, run_id=claimed.run_id, scheduled=claimed.scheduled)
-        child = Child(claimed, pid=os.getpid(), fd=-1, deadline=None, done=True)
+        child = Child(claimed, pid=os.getpid(), deadline=None, done=True)
         child.output.extend(json.dumps({"status": status, "error": error}).encode())
         return child
 

@@ -23,7 +23,7 @@ def null_executor() -> Any:
 
     class NullExecutor(InlineExecutor):
         def start(self, claimed: Any, *, monotonic: float) -> Child:
-            return Child(claimed, 0, -1, None)
+            return Child(claimed, 0, None)
 
         def poll(self, child: Child) -> bool:
             return False

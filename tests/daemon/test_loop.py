@@ -377,7 +377,7 @@ class Holding(InlineExecutor):
         self.suspect: set[int] = set()
 
     def start(self, claimed, *, monotonic):
-        child = Child(claimed, 0, -1, None)
+        child = Child(claimed, 0, None)
         self.held.append(child)
         return child
 

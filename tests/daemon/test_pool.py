@@ -154,13 +154,13 @@ def test_a_burst_is_runs_waiting_or_just_due():
     pool = PoolExecutor(size=1)  # no worker is started: the state is set by hand
     now = 100.0
     assert not pool.waiting(now)
-    pool.pending[1] = Child(claimed(1, jobcode.Counter()), 0, -1, None, earliest=now + 0.3)
+    pool.pending[1] = Child(claimed(1, jobcode.Counter()), 0, None, earliest=now + 0.3)
     assert not pool.waiting(now)  # queued ahead of its time: nothing waits yet
     assert pool.waiting(now + 0.3)  # due, and no worker took it
     del pool.pending[1]
     worker = Worker(pid=0, result_fd=-1)
     pool.workers[0] = worker
-    worker.busy = Child(claimed(2, jobcode.Counter()), 0, -1, None, earliest=now)
+    worker.busy = Child(claimed(2, jobcode.Counter()), 0, None, earliest=now)
     assert pool.waiting(now + BURST / 2)  # its worker may not have started it yet
     assert not pool.waiting(now + BURST * 2)  # long started: no burst any more
 
