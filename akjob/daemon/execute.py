@@ -44,7 +44,6 @@ ERROR_TAIL = 8000
 TASK_MAX = 64 * 1024  # bytes of one queued task; a job pickled larger is sent by id
 REHEARSALS = 10  # rehearsed runs of a new worker (see rehearse)
 BURST = 0.05  # seconds after runs came due in which the daemon leaves the CPU to workers
-QUEUE_AHEAD = 4  # runs a pool holds per worker: one running, the rest queued for the first free
 
 
 def load(job: Job | int) -> tuple[Job, Any] | tuple[None, tuple[str, str]]:
@@ -278,6 +277,8 @@ class PoolExecutor:
     waits long for a free worker still starts, while one whose daemon stopped renewing does not.
     """
 
+    queues = True  # takes every claimed run at once: they wait in its queue for a worker
+
     def __init__(self, max_runs: int = 100, *, size: int = 1) -> None:
         self.max_runs = max_runs
         self.size = size  # workers at most
@@ -300,10 +301,6 @@ class PoolExecutor:
             self._queue.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             self._lease = mmap.mmap(-1, 8)
         return self._queue, self._tasks, self._lease
-
-    def capacity(self, workers: int) -> int:
-        """Runs this executor holds at once (running and queued) for ``workers`` workers."""
-        return workers * QUEUE_AHEAD
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         """Queue a run for the first idle worker."""
@@ -539,10 +536,8 @@ def outcome(child: Child) -> tuple[str, str]:
 class InlineExecutor:
     """Runs each claimed occurrence at once, in this process (tests, and ``runjob`` fallbacks)."""
 
+    queues = False  # runs one at a time: hand over no more runs than workers
     suspect: frozenset[int] = frozenset()
-
-    def capacity(self, workers: int) -> int:
-        return workers
 
     def start(self, claimed: Claimed, *, monotonic: float) -> Child:
         job = claimed.job if claimed.job is not None else claimed.job_id

@@ -56,8 +56,10 @@ class Daemon:
         self.executor = executor or PoolExecutor(
             akjob_settings.worker_max_runs, size=self.max_workers
         )
-        # Runs handed to the executor at once: a pool queues some for its first free worker.
-        self.capacity = self.executor.capacity(self.max_workers)
+        # Runs handed to the executor at once: a pool takes all the claimed ones and queues
+        # those beyond its free workers; an executor without a queue takes one per worker.
+        queued = QUEUE_FACTOR if self.executor.queues else 1
+        self.capacity = queued * self.max_workers
         self.lease = akjob_settings.lease
         self.heartbeat_every = akjob_settings.heartbeat
         self.poll = akjob_settings.poll
@@ -139,7 +141,7 @@ class Daemon:
     def dispatch(self, now: datetime) -> int:
         """Act on due jobs: claim runs (jobs due within the look-ahead too, so that their
         workers are ready on time) and record skipped occurrences. A daemon holds at most
-        QUEUE_FACTOR runs per worker; those beyond its free workers wait in its queue for the
+        QUEUE_FACTOR runs per worker; those beyond its free workers wait in a queue for the
         first free worker, so a burst is claimed ahead while work still spreads over daemons."""
         room = QUEUE_FACTOR * self.max_workers - len(self.children) - len(self.queue)
         horizon = now + timedelta(seconds=self.lookahead)
