@@ -3,6 +3,7 @@
 
 Every action returns an :class:`Outcome`; the management command prints it and exits with its code.
 SIGTERM and SIGINT only ask the loop to stop: running jobs get ``AKJOB_STOP_GRACE`` to finish.
+SIGHUP reopens the log files.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def run(
 
 @contextmanager
 def _signals(relay: StopRelay) -> Iterator[None]:
-    previous = {sig: signal.signal(sig, relay) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, relay) for sig in relay.signals}
     try:
         yield
     finally:
