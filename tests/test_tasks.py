@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("tests.taskfuncs", reason="no Django Tasks framework installed")
 
 from akjob import tasks  # noqa: E402
-from akjob.daemon.supervisor import InlineSupervisor  # noqa: E402
 from akjob.daemon.loop import Daemon  # noqa: E402
+from akjob.daemon.supervisor import InlineSupervisor  # noqa: E402
 from akjob.models import Job, JobRun  # noqa: E402
 from akjob.tasks import TaskCall  # noqa: E402
 from akjob.testing import FakeClock  # noqa: E402

@@ -6,7 +6,6 @@ import pytest
 from django.urls import reverse
 
 from akjob.models import Job, JobRun
-from tests.admin import jobfuncs
 
 LIST = reverse("admin:akjob_job_changelist")
 
