@@ -24,7 +24,6 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_STOP_GRACE": timedelta(seconds=30),
     "AKJOB_POLL": timedelta(seconds=1),
     "AKJOB_LOOKAHEAD": timedelta(seconds=0.5),
-    "AKJOB_WORKER_MAX_RUNS": 100,
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
 }
 
@@ -89,10 +88,6 @@ class _Settings:
     @property
     def poll(self) -> float:
         return _seconds(_get("AKJOB_POLL"))
-
-    @property
-    def worker_max_runs(self) -> int:
-        return max(int(_get("AKJOB_WORKER_MAX_RUNS")), 1)
 
     @property
     def lookahead(self) -> float:
