@@ -31,6 +31,7 @@ from akjob.daemon import dbconn, dispatcher, membership, store
 from akjob.daemon.clock import Clock, SystemClock
 from akjob.daemon.dispatcher import Claimed
 from akjob.daemon.supervisor import InlineSupervisor, Run, Supervisor, kill_group, outcome
+from akjob.exceptions import DatabaseGone
 from akjob.models import DaemonRecord, Job, JobRun
 from akjob.signals import run_finished, run_started
 
@@ -71,6 +72,7 @@ class Daemon:
         self.record: DaemonRecord | None = None
         self.stopping = False
         self.reopen_logs = False
+        self._database: tuple[int, int] | None = None  # the SQLite file, as first seen
         self._last_heartbeat: float | None = None
         self._recovered_at: float | None = None  # monotonic time the database came back
         self._renewed_until: datetime | None = None  # the leases as the last heartbeat wrote them
@@ -104,6 +106,7 @@ class Daemon:
     # -- one step ----------------------------------------------------------------------------
 
     def register(self, now: datetime) -> DaemonRecord:
+        self._database = store.database_identity()
         self.record = store.register(now)
         self._last_heartbeat = self.clock.monotonic()
         if connection.vendor == "sqlite":
@@ -207,7 +210,10 @@ class Daemon:
         return len(ended)
 
     def heartbeat(self, now: datetime, *, lag: float = 0.0) -> None:
-        """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent."""
+        """Renew this daemon's heartbeat and leases; interrupt runs of daemons gone silent.
+        An SQLite file deleted or replaced since the start stops the daemon (DatabaseGone)."""
+        if store.database_identity() != self._database:
+            raise DatabaseGone("the SQLite database file was replaced since akjobd started")
         store.beat(self.record, now)
         mine = list(self.children)
         mine += [claimed.run_id for claimed, *_ in self.unrecorded]
@@ -282,7 +288,14 @@ class Daemon:
                     outage, backoff = False, 0.5
                     if wait > WARM_WHEN_IDLE and self.supervisor.warm(self.max_workers):
                         continue  # forking took a moment: look at the time again
+                except DatabaseGone:
+                    self._stop_now()
+                    raise
                 except (DatabaseError, InterfaceError) as exc:
+                    if store.missing_table(exc):
+                        self._stop_now()
+                        what = str(exc).strip().splitlines()[0]
+                        raise DatabaseGone(f"akjob's tables are gone: {what}") from exc
                     logger.error("database error, retrying in %.1f s: %s", backoff, exc)
                     # A lost connection is an outage (every daemon lost its renewals); a lock
                     # wait given up is not, and must not hold back declaring silent peers dead.
@@ -338,6 +351,13 @@ class Daemon:
         if self.record is not None:
             store.stopped(self.record, self.clock.now())
         logger.info("akjobd %s:%s stopped", store.HOST, os.getpid())
+
+    def _stop_now(self) -> None:
+        """Stop every run at once and let the spares go: nothing can be recorded any more."""
+        for run in self.children.values():
+            kill_group(run.pid, signal.SIGKILL)
+        self.supervisor.collect(self.clock.now())
+        self.supervisor.shutdown()
 
     def _safe_reap(self) -> None:
         try:

@@ -35,7 +35,7 @@ from akjob.models import Job, JobRun
 log = logging.getLogger("akjob.job")
 Status = JobRun.Status
 ERROR_TAIL = 8000
-REHEARSALS = 2  # rehearsed runs of a new process (see rehearse)
+REHEARSALS = 1  # rehearsed runs of a new process (see rehearse)
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("!QI")  # a task on its pipe: run id, then the pickle's length
 # Connections inherited from the daemon at fork: kept referenced and never used or closed, so

@@ -265,6 +265,34 @@ def prune(job_id: int, keep: int) -> int:
     return JobRun.objects.filter(pk__in=old).delete()[0]
 
 
+# -- the database itself ----------------------------------------------------------------------
+
+
+def database_identity() -> tuple[int, int] | None:
+    """The SQLite file akjob's tables are in, as (device, inode), or None for another database
+    (or SQLite in memory). Raises DatabaseGone if the file is not there."""
+    from akjob.daemon.dblock import database_file
+    from akjob.exceptions import DatabaseGone
+
+    path = database_file()
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseGone(f"the SQLite database {path} is gone") from None
+    return stat.st_dev, stat.st_ino
+
+
+MISSING_TABLE = ("no such table", "does not exist", "doesn't exist")
+
+
+def missing_table(exc: BaseException) -> bool:
+    """Whether a database error says that one of akjob's tables is not there."""
+    text = str(exc).lower()
+    return any(words in text for words in MISSING_TABLE) and "akjob_" in text
+
+
 # -- daemons ---------------------------------------------------------------------------------
 
 
