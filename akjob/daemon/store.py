@@ -233,7 +233,7 @@ def mark_interrupted(run_ids: list[int], *, reason: str, now: datetime) -> dict[
         row = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
         job_id = row.values_list("job_id", flat=True).first()
         changes = {"status": Status.INTERRUPTED, "error": reason, "finished": to_db(now)}
-        if row.update(**changes, running_for=None, lease_until=None) and job_id is not None:
+        if row.update(**changes, running_for=None) and job_id is not None:
             ended[job_id] = now
     return ended
 
