@@ -80,7 +80,7 @@ class Search:
     __slots__ = ("runners", "allowed", "horizon", "known")
 
     def __init__(self, compiled: Compiled, start: int) -> None:
-        self.runners = [getattr(r, "cursor", lambda r=r: r)() for r in compiled.runners]
+        self.runners = compiled.runners
         self.allowed = compiled.allowed
         self.horizon = min(start + HORIZON, MAX_INSTANT)
         # known[i]: the first run time of source i at or after an earlier query point. Queries
