@@ -111,7 +111,8 @@ class Search:
         return None
 
 
-def _seconds(name: str, value: datetime, *, ceil: bool = False) -> int:
+def seconds_arg(name: str, value: datetime, *, ceil: bool = False) -> int:
+    """An aware datetime argument as whole seconds (TypeError or ValueError naming it)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -139,13 +140,13 @@ def _iterate(schedule: Schedule, start: int, count: int) -> list[datetime]:
 
 def next_at_or_after(schedule: Schedule, *, at: datetime) -> datetime | None:
     """The first run time at or after ``at`` (a fraction of a second rounds up), or None."""
-    runs = _iterate(schedule, _seconds("at", at, ceil=True), 1)
+    runs = _iterate(schedule, seconds_arg("at", at, ceil=True), 1)
     return runs[0] if runs else None
 
 
 def next_after(schedule: Schedule, *, after: datetime) -> datetime | None:
     """The first run time strictly after ``after``, or None."""
-    runs = _iterate(schedule, _seconds("after", after) + 1, 1)
+    runs = _iterate(schedule, seconds_arg("after", after) + 1, 1)
     return runs[0] if runs else None
 
 
@@ -153,4 +154,4 @@ def upcoming(schedule: Schedule, *, after: datetime, count: int = 10) -> list[da
     """The next ``count`` run times strictly after ``after``, never more than are remaining."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a whole number >= 0, not {count!r}")
-    return _iterate(schedule, _seconds("after", after) + 1, count)
+    return _iterate(schedule, seconds_arg("after", after) + 1, count)
