@@ -1,7 +1,7 @@
 """akjob's schedule engine: pure functions from a schedule and an instant to run times.
 
 Standard library and zoneinfo only; no Django, and the clock is never read (time is an argument).
-See docs/schedule.md for the rules (SPEC S3).
+See docs/schedule.md for the rules.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A schedule's run times: the union of its sources, filtered by its limits (SPEC S3).
+"""A schedule's run times: the union of its sources, filtered by its limits (docs/schedule.md).
 
 The search never steps through candidate minutes. Each source answers "my first run time at or
 after t" and the limits answer "the first allowed instant at or after t", both by arithmetic.

@@ -4,7 +4,7 @@ The engine counts in integers: an instant is POSIX seconds (UTC), a wall-clock r
 count shifted by the zone's offset ("local seconds"), and a calendar day is a proleptic Gregorian
 ordinal (``date.toordinal()``). Integer arithmetic keeps the search exact and fast.
 
-This module is where SPEC S3's daylight saving time rule for fixed wall-clock times lives:
+This module is where docs/schedule.md's daylight saving time rule for fixed wall-clock times lives:
 
 * a wall-clock time skipped by a spring-forward maps to the first instant after the gap, that is
   the transition itself (02:30 on 2027-03-14 in America/Denver → 03:00 MDT = 09:00 UTC);

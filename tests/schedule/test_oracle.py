@@ -1,4 +1,4 @@
-"""upcoming() against a brute-force oracle written straight from SPEC S3.
+"""upcoming() against a brute-force oracle written straight from docs/schedule.md.
 
 The oracle shares no code with the engine: it lists every candidate of every source over a bounded
 horizon (interval grid points; each local day's fixed time through zoneinfo, with the gap and fold
