@@ -101,12 +101,8 @@ class MonthTable:
                 if bits:
                     found = first + start - 1 + (bits & -bits).bit_length() - 1
                     return found if found <= last else None
-            first += length
-            start = 1
-            if month == 12:
-                year, month = year + 1, 1
-            else:
-                month += 1
+            first, start = first + length, 1
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return None
 
     def count(self, begin: int, end: int) -> int:
@@ -134,12 +130,8 @@ class MonthTable:
                 stop = min(length, end - first + 1)
                 bits = self.mask(month, length, first % 7) & FULL[stop]
                 total += (bits >> start).bit_count()
-            first += length
-            start = 1
-            if month == 12:
-                year, month = year + 1, 1
-            else:
-                month += 1
+            first, start = first + length, 1
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
         return total
 
     def per_cycle(self) -> int:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from akjob.schedule import CronSource, Schedule, count_between, next_after, upcoming
 from tests.schedule.cron_oracle import cron_runs
+from tests.schedule.helpers import offset_changes
 
 ZONES: list[tzinfo] = [
     ZoneInfo("Europe/Berlin"),
@@ -39,21 +40,7 @@ SETTINGS = settings(
 )
 
 
-def _changes(zone: tzinfo) -> list[datetime]:
-    """The instants at which ``zone`` changes its offset, 2026–2028 (all on a quarter hour)."""
-    found = []
-    instant = datetime(2026, 1, 1, tzinfo=UTC)
-    offset = instant.astimezone(zone).utcoffset()
-    while instant.year < 2029:
-        instant += timedelta(minutes=15)
-        now_offset = instant.astimezone(zone).utcoffset()
-        if now_offset != offset:
-            found.append(instant)
-            offset = now_offset
-    return found
-
-
-ZONE_CHANGES = {zone: _changes(zone) for zone in ZONES}
+ZONE_CHANGES = {zone: offset_changes(zone) for zone in ZONES}
 CHANGES = [change for changes in ZONE_CHANGES.values() for change in changes]
 
 # -- expressions ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from akjob.schedule import (
     upcoming,
 )
 from tests.schedule.cron_oracle import cron_runs, local_days, wall_clock
-from tests.schedule.helpers import CHATHAM, DENVER, EAST, LONDON, LORD_HOWE, WEST
+from tests.schedule.helpers import CHATHAM, DENVER, EAST, LONDON, LORD_HOWE, WEST, offset_changes
 
 IANA = [DENVER, LONDON, LORD_HOWE, CHATHAM]
 FIXED = [UTC, WEST, EAST, timezone(timedelta(hours=1))]
@@ -52,22 +52,7 @@ CRONS = [
 ]
 
 
-def _changes() -> list[datetime]:
-    """Instants (to the hour) where one of the IANA zones changes its offset, 2026–2029."""
-    found = []
-    for zone in IANA:
-        instant = datetime(2026, 1, 1, tzinfo=UTC)
-        offset = instant.astimezone(zone).utcoffset()
-        while instant.year < 2030:
-            instant += timedelta(hours=1)
-            now_offset = instant.astimezone(zone).utcoffset()
-            if now_offset != offset:
-                found.append(instant)
-                offset = now_offset
-    return found
-
-
-CHANGES = _changes()
+CHANGES = [change for zone in IANA for change in offset_changes(zone)]
 
 
 @dataclass
