@@ -65,19 +65,21 @@ def cron_days(spec: CronSpec) -> MonthTable:
 
 
 @lru_cache(maxsize=256)
-def _compiled(expr: str) -> tuple[CronSpec, tuple[int, ...], MonthTable]:
+def _compiled(expr: str) -> tuple[CronSpec, tuple[int, ...], MonthTable, bool]:
     spec = parse_cron(expr)
-    return spec, spec.times, cron_days(spec)
+    days = cron_days(spec)
+    return spec, spec.times, days, days.possible()
 
 
 class Cron:
-    """A :class:`~akjob.schedule.spec.CronSource`, ready to search and count."""
+    """A :class:`~akjob.schedule.spec.CronSource`, ready to search and count. ``possible`` is
+    False when no day ever matches (the calendar repeats every 400 years)."""
 
-    __slots__ = ("zone", "spec", "times", "days")
+    __slots__ = ("zone", "spec", "times", "days", "possible")
 
     def __init__(self, source: CronSource) -> None:
         self.zone = Zone(source.tz)
-        self.spec, self.times, self.days = _compiled(source.expr)
+        self.spec, self.times, self.days, self.possible = _compiled(source.expr)
 
     # -- wall-clock readings (local seconds) ---------------------------------------------------
 

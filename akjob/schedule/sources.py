@@ -211,6 +211,8 @@ def compile_source(source: Source, allowed: Allowed | None) -> Runner:
         return interval if allowed is None else interval.within(allowed)
     if isinstance(source, CronSource):
         cron = Cron(source)
+        if not cron.possible:  # no day ever matches ("0 0 */30 2 1#5": 1st or 31st February)
+            return Never()
         if allowed is not None and misses_window(cron.zone, cron.times, allowed):
             return Never()
         return cron

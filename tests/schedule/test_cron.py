@@ -6,7 +6,7 @@ from datetime import UTC, datetime, tzinfo
 
 import pytest
 
-from akjob.schedule import CronSource, InvalidSchedule, Schedule, upcoming
+from akjob.schedule import CronSource, InvalidSchedule, Schedule, explain_empty, upcoming
 from akjob.schedule.cronparse import parse_cron
 from tests.schedule.helpers import CHATHAM, DENVER, LORD_HOWE, utc
 
@@ -167,3 +167,10 @@ def test_a_day_that_never_exists_is_fine_when_either_day_field_may_match() -> No
     # Both day fields restricted: Mondays in February run, the 30th never does.
     runs = _runs("0 0 30 2 1", utc(2027, 1, 1), 2)
     assert runs == [utc(2027, 2, 1), utc(2027, 2, 8)]
+
+
+def test_a_day_rule_that_never_matches_answers_none_at_once() -> None:
+    """1st or 31st of February that is its fifth Monday: valid, never runs, no 400-year walk."""
+    schedule = Schedule((CronSource("0 0 */30 2 1#5"),))
+    assert upcoming(schedule, after=utc(2027, 1, 1), count=1) == []
+    assert explain_empty(schedule, after=utc(2027, 1, 1)) is not None
