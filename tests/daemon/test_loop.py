@@ -447,3 +447,14 @@ def test_a_bad_row_is_recorded_and_the_loop_goes_on(daemon, clock, monkeypatch):
     assert run.status == Status.FAILED and "could not decide" in run.error
     assert Job.objects.get(pk=bad.pk)._next_run is None
     assert runs(good) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
+
+
+def test_a_one_second_job_after_a_30_day_outage_is_counted_not_walked(daemon, clock):
+    job = make(run_every=timedelta(seconds=1))
+    clock.set(T0 + timedelta(days=30, milliseconds=500))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    # Every second of the 30 days came due; they coalesce into the one run of the first.
+    assert (run.scheduled, run.status) == (T0 + timedelta(seconds=1), Status.SUCCEEDED)
+    assert run.missed_count == 30 * 86400 - 1
+    assert Job.objects.get(pk=job.pk)._next_run == T0 + timedelta(days=30, seconds=1)
