@@ -27,7 +27,6 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from akjob import codeobjects
 from akjob.context import RunInfo, running
 from akjob.exceptions import JobCodeError
 from akjob.models import Job, JobRun
@@ -35,7 +34,6 @@ from akjob.models import Job, JobRun
 log = logging.getLogger("akjob.job")
 Status = JobRun.Status
 ERROR_TAIL = 8000
-REHEARSALS = 0  # rehearsed runs of a new process (see rehearse)
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("!QI")  # a task on its pipe: run id, then the pickle's length
 GO = b"g"  # sent on the task's pipe once the run may execute
@@ -157,10 +155,6 @@ def process_main(
         for fd in close:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        try:
-            rehearse()
-        except Exception:  # noqa: BLE001 - only a head start is lost; the run goes on
-            log.warning("run process %s: the rehearsal failed", os.getpid(), exc_info=True)
         task = read_task(task_fd)
         if task is None:
             return  # the daemon let this process go unused
@@ -244,34 +238,6 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
             return None
         data.extend(chunk)
     return bytes(data)
-
-
-class _Rehearsal:
-    """The code object of a rehearsal: does nothing."""
-
-    def run(self, ownjob: Job) -> None:
-        return None
-
-
-def rehearse(times: int = REHEARSALS) -> None:
-    """Go through a run's steps, with a job that is never saved and code that does nothing.
-
-    A forked process shares the daemon's memory pages until it writes to them, and its first
-    run pays for copying the pages it writes. A new process rehearses while it waits for its
-    run, so that cost is not paid after the run's time has come.
-    """
-    job = Job(name="rehearsal")
-    job.job_code_object = _Rehearsal()
-    job.__dict__.pop("_code_object")  # as a job read from the database: code still signed
-    task = pickle.dumps((job, 0.0, None), pickle.HIGHEST_PROTOCOL)
-    for _ in range(times):
-        job, _, _ = pickle.loads(task)  # noqa: S301 - made just above
-        code = job.job_code_object
-        with running(RunInfo(None, 0, None)):
-            code.run(ownjob=job)
-        job._changed_fields()
-        codeobjects.dumps(code)
-        json.dumps({"status": Status.SUCCEEDED, "error": ""}).encode()
 
 
 def _lease(shared: mmap.mmap) -> float:
