@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 
 from akjob import log
 from akjob.conf import akjob_settings
+from akjob.daemon import runtime
 from akjob.daemon.pidfile import LockFile
 from akjob.daemon.runtime import (
     EXIT_FAILED,
@@ -137,6 +138,7 @@ def _become_daemon(  # pragma: no cover - runs in the forked process
                 lock.adopt()
                 lock.write_pid()
                 lock.keep_from_children()
+            runtime.HELD_LOCKS[:] = locks
             os.write(report_fd, f"{os.getpid()}\n".encode())
             os.close(report_fd)
             report_fd = -1

@@ -27,7 +27,7 @@ from django.db import DatabaseError, InterfaceError, connection, transaction
 from akjob import daysets, log
 from akjob import tasks as handoff
 from akjob.conf import akjob_settings
-from akjob.daemon import dbconn, dispatcher, membership, store
+from akjob.daemon import dbconn, dispatcher, membership, reload, runtime, store
 from akjob.daemon.clock import Clock, SystemClock
 from akjob.daemon.dispatcher import Claimed
 from akjob.daemon.supervisor import InlineSupervisor, Run, Supervisor, kill_group, outcome
@@ -54,6 +54,7 @@ class Daemon:
         clock: Clock | None = None,
         max_workers: int | None = None,
         supervisor: Supervisor | InlineSupervisor | None = None,
+        resume: dict | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         self.max_workers = max_workers or akjob_settings.max_workers
@@ -83,12 +84,31 @@ class Daemon:
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
         self.supervisor.keep_fds.update((self._wake_r, self._wake_w))
+        self.reload_requested = False
+        self.watcher: reload.Watcher | None = None  # project files, watched once running
+        if resume is not None:
+            self._resume(resume)
+
+    def _resume(self, state: dict) -> None:
+        """Go on from where the akjobd that reloaded into this program stopped."""
+        self.record = DaemonRecord.objects.get(pk=state["record"])
+        self._database = store.database_identity()
+        self._last_heartbeat = self.clock.monotonic()
+        mono = self.clock.monotonic()
+        for run in self.supervisor.adopt(state["runs"], state.get("lease_fd"), mono):
+            self.children[run.claimed.run_id] = run
+        logger.info("akjobd reloaded its code; %d run(s) in progress adopted", len(self.children))
 
     # -- control ---------------------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Ask the loop to stop; safe to call from a signal handler."""
         self.stopping = True
+        self.wake()
+
+    def request_reload(self) -> None:
+        """Ask the loop to load the code on disk afresh (SIGUSR1, ``akjobd reload``)."""
+        self.reload_requested = True
         self.wake()
 
     def request_reopen(self) -> None:
@@ -217,6 +237,11 @@ class Daemon:
         An SQLite file deleted or replaced since the start stops the daemon (DatabaseGone)."""
         if store.database_identity() != self._database:
             raise DatabaseGone("the SQLite database file was replaced since akjobd started")
+        if self.watcher is not None and not self.reload_requested:
+            changed = self.watcher.changed()
+            if changed:
+                logger.info("code changed on disk (%s): reloading", ", ".join(changed[:3]))
+                self.reload_requested = True
         store.beat(self.record, now)
         mine = list(self.children)
         mine += [claimed.run_id for claimed, *_ in self.unrecorded]
@@ -278,11 +303,14 @@ class Daemon:
         retries after a back-off, 0.5 s doubling up to BACKOFF_MAX: the daemon outlives outages.
         """
         backoff, outage = 0.5, False
+        self.watcher = reload.Watcher()
         with dbconn.limited_lock_waits(self.heartbeat_every, idle=self.lease):
             while not self.stopping:
                 if self.reopen_logs:
                     self.reopen_logs = False
                     log.reopen_files()
+                if self.reload_requested:
+                    self.reload()
                 try:
                     wait = self.run_once(self.clock.now())
                     if outage:
@@ -307,6 +335,29 @@ class Daemon:
                     wait, backoff = backoff, min(backoff * 2, BACKOFF_MAX)
                 self.wait(wait)
             self.shutdown()
+
+    def reload(self) -> None:
+        """Load the code on disk afresh, keeping the runs in progress: see
+        :mod:`akjob.daemon.reload`. Returns only when the reload was refused (the code on disk
+        does not load) or cannot happen now (outcomes wait for the database)."""
+        self.reload_requested = False
+        why = reload.loads_cleanly()
+        if why is not None:
+            logger.error("the code on disk does not load (%s); going on with the old code", why)
+            if self.watcher is not None:
+                self.watcher.accept()
+            return
+        self._safe_reap()
+        if self.unrecorded or self.record is None:
+            self.reload_requested = True  # when the outcomes are written
+            return
+        runs, fds = self.supervisor.hand_over()
+        state = {"record": self.record.pk, "runs": runs, "lease_fd": self.supervisor._lease_fd}
+        state["locks"] = [(str(lock.path), lock.fileno()) for lock in runtime.HELD_LOCKS]
+        state["stderr"] = runtime.ECHO_STDERR
+        fds += [fd for _, fd in state["locks"]]
+        logger.info("akjobd reloads its code: %d run(s) in progress go on", len(runs))
+        reload.exec_with(state, fds)
 
     def wait(self, seconds: float) -> None:
         fds = [self._wake_r, *self.supervisor.fds()]

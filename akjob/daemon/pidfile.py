@@ -84,6 +84,14 @@ class LockFile:
         exc.path = self.path  # type: ignore[attr-defined]
         return exc
 
+    @classmethod
+    def inherited(cls, path: str | os.PathLike[str], fd: int) -> LockFile:
+        """The lock this process holds on descriptor ``fd`` since before an ``exec`` (a reload)."""
+        lock = cls(path)
+        os.set_inheritable(fd, False)
+        lock._fd, lock._owner = fd, os.getpid()
+        return lock
+
     def adopt(self) -> None:
         """Make this process the owner of a lock it inherited across ``fork``."""
         self.fileno()

@@ -18,8 +18,10 @@ from pathlib import Path
 
 from akjob import log
 from akjob.conf import akjob_settings
+from akjob.daemon import reload as reloading
+from akjob.daemon import runtime
 from akjob.daemon.daemonize import start
-from akjob.daemon.pidfile import is_running, wait_for_pid
+from akjob.daemon.pidfile import LockFile, is_running, wait_for_pid
 from akjob.daemon.runtime import (
     EXIT_FAILED,
     EXIT_NOT_RUNNING,
@@ -44,6 +46,7 @@ __all__ = [
     "Outcome",
     "Paths",
     "StopRelay",
+    "reload",
     "restart",
     "run",
     "start",
@@ -72,16 +75,23 @@ def run(
     """
     paths = Paths.resolve(piddir, pidname, logdir)
     relay = StopRelay()
+    resumed = reloading.peek_state()
     with _signals(relay):  # before the pid is written: whoever reads it may signal at once
         try:
-            locks = take_locks(paths)
+            if resumed is None:
+                locks, echo = take_locks(paths), True
+            else:  # this process reloaded its code: it holds its locks already
+                locks = [LockFile.inherited(path, fd) for path, fd in resumed["locks"]]
+                echo = resumed["stderr"]
         except DaemonAlreadyRunning as exc:
             return Outcome(EXIT_FAILED, already_running(exc))
+        runtime.HELD_LOCKS[:] = locks
+        runtime.ECHO_STDERR = echo
         try:
             for lock in locks:
                 lock.write_pid()
                 lock.keep_from_children()
-            log.configure_daemon_logging(paths.log_dir, stderr=True)
+            log.configure_daemon_logging(paths.log_dir, stderr=echo)
             with _environ(IN_DAEMON_ENV, "1"):
                 code = serve(relay, daemon_factory)
         finally:
@@ -166,6 +176,22 @@ def restart(
         return stopped
     started = start(piddir, pidname, logdir, daemon_factory=daemon_factory)
     return Outcome(started.code, f"{stopped.message}\n{started.message}")
+
+
+def reload(piddir: str | os.PathLike[str] | None = None, pidname: str | None = None) -> Outcome:
+    """Ask akjobd to load the code on disk afresh, keeping its runs (SIGUSR1; see
+    :mod:`akjob.daemon.reload`). akjobd checks the code loads first, and logs what it did."""
+    pid_file = Paths.resolve(piddir, pidname).pid_file
+    if not is_running(pid_file):
+        return Outcome(EXIT_NOT_RUNNING, "akjobd is not running")
+    pid = wait_for_pid(pid_file, 5.0)
+    if pid is None:
+        return Outcome(EXIT_FAILED, f"{pid_file} is locked but holds no pid; try again")
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        return Outcome(EXIT_FAILED, f"{pid_file} is locked but pid {pid} does not exist")
+    return Outcome(EXIT_OK, f"akjobd (pid {pid}) asked to reload its code; see akjobd.log")
 
 
 # -- status ---------------------------------------------------------------------------------------

@@ -22,6 +22,11 @@ logger = logging.getLogger("akjob.daemon")
 # Set in akjobd and inherited by its job processes: they must never auto-start another akjobd.
 IN_DAEMON_ENV = "AKJOB_IN_DAEMON"
 
+# The locks this akjobd holds, and whether its log lines are echoed to stderr: what a reload
+# hands over to the next program (see akjob.daemon.reload).
+HELD_LOCKS: list[LockFile] = []
+ECHO_STDERR = False
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_NOT_RUNNING = 3  # ``status`` only, as LSB init scripts do
@@ -65,18 +70,22 @@ class Stoppable(Protocol):
 
     def request_reopen(self) -> None: ...
 
+    def request_reload(self) -> None: ...
+
 
 def default_daemon() -> Stoppable:
     from akjob.daemon.loop import Daemon
+    from akjob.daemon.reload import resume_state
 
-    return Daemon()
+    return Daemon(resume=resume_state())
 
 
 class StopRelay:
     """The signal handler of akjobd: SIGTERM and SIGINT only ask the daemon to stop, even before
-    it exists; SIGHUP asks it to reopen its log files (logrotate's convention)."""
+    it exists; SIGHUP asks it to reopen its log files (logrotate's convention); SIGUSR1 to load
+    the code on disk afresh (``akjobd reload``)."""
 
-    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 
     def __init__(self) -> None:
         self.requested = False
@@ -88,9 +97,10 @@ class StopRelay:
             daemon.request_stop()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGHUP:
-            if self._daemon is not None and hasattr(self._daemon, "request_reopen"):
-                self._daemon.request_reopen()
+        if signum in (signal.SIGHUP, signal.SIGUSR1):
+            name = "request_reopen" if signum == signal.SIGHUP else "request_reload"
+            if self._daemon is not None and hasattr(self._daemon, name):
+                getattr(self._daemon, name)()
             return
         self.requested = True
         if self._daemon is not None:

@@ -28,7 +28,7 @@ import pickle
 import signal
 import struct
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from akjob.daemon import runner
@@ -79,6 +79,7 @@ class Supervisor:
         self.procs: dict[int, Proc] = {}
         self.keep_fds: set[int] = set()  # the daemon's own descriptors, closed in run processes
         self._lease: mmap.mmap | None = None  # the daemon's lease, shared with run processes
+        self._lease_fd: int | None = None
 
     # -- processes ---------------------------------------------------------------------------
 
@@ -228,15 +229,68 @@ class Supervisor:
 
     def _shared_lease(self) -> mmap.mmap:
         if self._lease is None:
-            self._lease = mmap.mmap(-1, 8)
+            self._lease_fd = os.memfd_create("akjob-lease")  # kept across a reload (exec)
+            os.ftruncate(self._lease_fd, 8)
+            self._lease = mmap.mmap(self._lease_fd, 8)
+            self.keep_fds.add(self._lease_fd)
         return self._lease
+
+    # -- handing over to a reloaded daemon (see akjob.daemon.reload) --------------------------
+
+    def hand_over(self) -> tuple[list[dict[str, Any]], list[int]]:
+        """Let the spares go, and describe the runs for the next program: (runs, descriptors
+        to keep open across the exec)."""
+        self.shutdown(keep_lease=True)
+        runs, fds = [], [self._lease_fd] if self._lease is not None else []
+        for proc in self.procs.values():
+            run = proc.run
+            claimed = run.claimed
+            runs.append(
+                {
+                    "run_id": claimed.run_id,
+                    "job_id": claimed.job_id,
+                    "scheduled": claimed.scheduled.timestamp(),
+                    "timeout": claimed.timeout,
+                    "pid": proc.pid,
+                    "task_fd": proc.task_fd,
+                    "result_fd": proc.result_fd,
+                    "go": proc.go,
+                    "timed_out": run.timed_out,
+                }
+            )
+            fds += [fd for fd in (proc.task_fd, proc.result_fd) if fd >= 0]
+        return runs, fds
+
+    def adopt(
+        self, runs: list[dict[str, Any]], lease_fd: int | None, monotonic: float
+    ) -> list[Run]:
+        """Take over the runs a reloaded daemon handed over (its processes are this process's
+        children still). A timeout starts again from now."""
+        if lease_fd is not None:
+            self._lease_fd = lease_fd
+            self._lease = mmap.mmap(lease_fd, 8)
+            self.keep_fds.add(lease_fd)
+        adopted = []
+        for item in runs:
+            scheduled = datetime.fromtimestamp(item["scheduled"], UTC)
+            claimed = Claimed(item["run_id"], item["job_id"], scheduled, item["timeout"])
+            pid = item["pid"]
+            for fd in (item["task_fd"], item["result_fd"]):
+                if fd >= 0:
+                    os.set_inheritable(fd, False)
+            proc = Proc(pid, item["task_fd"], item["result_fd"], _pidfd(pid), go=item["go"])
+            deadline = monotonic + claimed.timeout if claimed.timeout and item["go"] else None
+            proc.run = Run(claimed, pid, deadline, earliest=monotonic, timed_out=item["timed_out"])
+            self.procs[pid] = proc
+            adopted.append(proc.run)
+        return adopted
 
     def _forget(self, proc: Proc) -> None:
         self.procs.pop(proc.pid, None)
         for fd in _fds(proc):
             _close(fd)
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, keep_lease: bool = False) -> None:
         """Let the spares go (their pipe closes unused) and collect them; kill what is left."""
         for proc in list(self.procs.values()):
             if proc.run is None:
@@ -248,9 +302,10 @@ class Supervisor:
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(proc.pid, 0)
                 self._forget(proc)
-        if self._lease is not None:
+        if self._lease is not None and not keep_lease:
             self._lease.close()
             self._lease = None
+            _close(self._lease_fd)
 
 
 def kill_group(pgid: int, sig: int) -> bool:

@@ -22,7 +22,7 @@ from akjob.daemon.process import Outcome
 from akjob.exceptions import AkjobError, JobNotFound
 
 EXIT_USAGE = 2
-DAEMON_ACTIONS = ("start", "stop", "restart", "run", "status")
+DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
 OTHER_ACTIONS = ("reloadfixture", "joblist")
 ACTIONS = DAEMON_ACTIONS + OTHER_ACTIONS + JOB_ACTIONS
@@ -34,7 +34,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     pid = {"piddir": options["piddir"], "pidname": options["pidname"]}
-    if name in ("stop", "status"):
+    if name in ("stop", "status", "reload"):
         return getattr(process, name)(**pid)
     return getattr(process, name)(**pid, logdir=options["logdir"])
 
