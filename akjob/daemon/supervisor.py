@@ -280,6 +280,8 @@ class Supervisor:
                     os.set_inheritable(fd, False)
             proc = Proc(pid, item["task_fd"], item["result_fd"], _pidfd(pid), go=item["go"])
             deadline = monotonic + claimed.timeout if claimed.timeout and item["go"] else None
+            if item["timed_out"]:
+                deadline = monotonic  # stopped again at once, SIGKILL after the usual wait
             proc.run = Run(claimed, pid, deadline, earliest=monotonic, timed_out=item["timed_out"])
             self.procs[pid] = proc
             adopted.append(proc.run)
