@@ -4,9 +4,9 @@ Skipped where /usr/bin/chromium or the playwright package is missing, unless
 AKJOB_REQUIRE_SERVICES=1 (then they fail). Screenshots go to artifacts/screenshots/.
 
 The ORM is used only between browser steps, in this thread (see the ``browser`` fixture about
-DJANGO_ALLOW_ASYNC_UNSAFE); the live server serves the pages from its own thread. No daemon
-runs, so "run now" runs the job in a process forked from the live server, which is why these
-tests need committed data (``transactional_db``, via live_server).
+DJANGO_ALLOW_ASYNC_UNSAFE); the live server serves the pages from its own thread. Where a test
+needs akjobd, it runs the daemon's loop steps itself, between the browser's steps, on committed
+data (``transactional_db``, via live_server).
 """
 
 from __future__ import annotations
@@ -192,12 +192,23 @@ def test_an_invalid_edit_shows_the_error_and_changes_nothing(page: Page) -> None
 
 
 def test_run_now_and_see_the_run_in_the_history(page: Page) -> None:
+    from django.utils import timezone
+
+    from akjob.daemon.loop import Daemon
+    from akjob.daemon.supervisor import InlineSupervisor
+
     job = make_job("nightly report", run_every=timedelta(days=1))
     make_job("failing report", function="tests.admin.jobfuncs.fail_loudly", cron="0 3 * * *")
     act(page, "nightly report", "Run selected jobs now")
-    expect(page.locator(".messagelist")).to_contain_text("ran in this process: succeeded")
+    expect(page.locator(".messagelist")).to_contain_text(re.compile("no akjobd is running", re.I))
+    # An akjobd (its loop steps run here, between the browser's steps) takes the requests.
+    daemon = Daemon(supervisor=InlineSupervisor(size=2), max_workers=2)
+    daemon.register(timezone.now())
+    act(page, "nightly report", "Run selected jobs now")
+    expect(page.locator(".messagelist")).to_contain_text("is due now; akjobd starts it")
     act(page, "failing report", "Run selected jobs now")
-    expect(page.locator(".messagelist")).to_contain_text("ran in this process: failed")
+    expect(page.locator(".messagelist")).to_contain_text("is due now; akjobd starts it")
+    daemon.run_once(timezone.now())
     page.goto(f"/admin/akjob/job/{job.pk}/change/")
     history = page.locator("#akjob-last-runs tbody tr")
     expect(history).to_have_count(1)
