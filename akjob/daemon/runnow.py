@@ -21,6 +21,10 @@ def run_job_now(job_id: int, *, clock: Clock | None = None) -> str:
         raise JobNotFound(f"no job with id {job_id}")
     if not job.job_enabled:
         raise AkjobError(f"job {job_id} is disabled; enable it first")
+    if job._job_code is None:
+        from akjob.jobschedule import NO_CODE
+
+        raise AkjobError(f"job {job_id} cannot run: {NO_CODE}")
     if job._job_running:
         raise AkjobError(f"job {job_id} is running now")
     Job.objects.filter(pk=job_id).update(_next_run=to_db(now))
