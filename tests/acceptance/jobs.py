@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -65,3 +66,15 @@ class Hang:
 def marker_lines(path: str | Path) -> list[float]:
     p = Path(path)
     return [float(x) for x in p.read_text().split()] if p.exists() else []
+
+
+log = logging.getLogger(__name__)
+
+
+class LogsItself:
+    """Logs through its own module's logger, as Django code does, and prints."""
+
+    def run(self, ownjob):
+        log.info("info from job code")
+        log.warning("warning from job code")
+        print("printed by job code", flush=True)

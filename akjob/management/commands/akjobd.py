@@ -48,7 +48,7 @@ def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     paths = Paths.resolve(options["piddir"], options["pidname"], options["logdir"])
     refused = checks.refusals(paths.pid_file.parent, paths.log_dir)
     if refused:
-        detail = checks.describe(refused).replace("\n", "; ")
+        detail = checks.describe(refused).replace("\n", " ")
         return Outcome(process.EXIT_FAILED, f"akjobd {name}: refused by system checks: {detail}")
     return getattr(process, name)(**pid, logdir=options["logdir"])
 
