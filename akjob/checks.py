@@ -223,6 +223,17 @@ def unapplied_migrations() -> list[str]:
     ]
 
 
+def migration_problem() -> str | None:
+    """Why akjobd cannot work on its database yet (akjob's migrations not applied), or None."""
+    missing = unapplied_migrations()
+    if not missing:
+        return None
+    return (
+        f"akjob's migrations are not applied to its database ({', '.join(missing)}); "
+        "run: python manage.py migrate"
+    )
+
+
 def describe(messages: list[checks.CheckMessage]) -> str:
     """Check messages on one line each: ``akjob.E001: AKJOB_POLL = 'fast' is not …``."""
     lines = []

@@ -250,7 +250,7 @@ def test_start_with_explicit_pid_options(held: PidFile, tmp_path: Path) -> None:
     assert out.strip() == f"akjobd is already running (pid {os.getpid()})"
 
 
-def test_run_when_already_running_is_an_error(held: PidFile) -> None:
+def test_run_when_already_running_is_an_error(held: PidFile, db: None) -> None:
     error = failure("run")
     assert str(error) == f"akjobd is already running (pid {os.getpid()})"
     assert error.returncode == 1

@@ -109,22 +109,19 @@ def start(
 def _unmigrated(locks: list[LockFile]) -> str | None:
     """Why akjobd cannot start on this database (its akjob migrations not applied), releasing
     the locks then; None when it can. A database that cannot be reached raises."""
-    from akjob.checks import unapplied_migrations
+    from akjob.checks import migration_problem
 
     try:
-        missing = unapplied_migrations()
+        problem = migration_problem()
     except BaseException:
         for lock in locks:
             lock.release()
         raise
-    if not missing:
+    if problem is None:
         return None
     for lock in locks:
         lock.release()
-    return (
-        f"akjobd did not start: akjob's migrations are not applied to its database "
-        f"({', '.join(missing)}); run: python manage.py migrate"
-    )
+    return f"akjobd did not start: {problem}"
 
 
 def _read_report(fd: int, timeout: float) -> int | str | None:

@@ -77,9 +77,10 @@ def test_bad_settings_are_refused_with_the_checks_messages(make, action: str) ->
     assert not project.log_dir.exists()
 
 
-def test_an_unmigrated_database_is_refused(make) -> None:
+@pytest.mark.parametrize("action", ["start", "run"])
+def test_an_unmigrated_database_is_refused(make, action: str) -> None:
     project = make(migrated=False)
-    result = project.akjobd("start")
+    result = project.akjobd(action)
     assert result.returncode == 1
     assert "akjob's migrations are not applied" in result.stderr
     assert "python manage.py migrate" in result.stderr

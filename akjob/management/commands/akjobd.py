@@ -50,6 +50,9 @@ def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     if refused:
         detail = checks.describe(refused).replace("\n", " ")
         return Outcome(process.EXIT_FAILED, f"akjobd {name}: refused by system checks: {detail}")
+    problem = checks.migration_problem() if name == "run" else None  # start checks it itself
+    if problem:
+        return Outcome(process.EXIT_FAILED, f"akjobd run: {problem}")
     return getattr(process, name)(**pid, logdir=options["logdir"])
 
 
