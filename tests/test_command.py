@@ -302,6 +302,22 @@ def test_errors_are_one_line_on_stderr(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args", [["showinfo", "--help"], ["start", "-h"], ["help", "start"], ["history", "3", "--help"]]
+)
+def test_action_help_from_the_command_line(project: Project, args: list[str]) -> None:
+    result = project.manage("akjobd", *args, check=False)
+    action = next(a for a in args if a != "help")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"usage: manage.py akjobd {action}")
+
+
+def test_the_command_help_lists_the_actions(project: Project) -> None:
+    result = project.manage("akjobd", "--help")
+    assert "akjobd help ACTION" in result.stdout
+    assert "\n  joblist " in result.stdout
+
+
 def test_stop_when_not_running_exits_0(project: Project) -> None:
     result = project.akjobd("stop")
     assert (result.returncode, result.stdout, result.stderr) == (0, "akjobd is not running\n", "")

@@ -18,7 +18,6 @@ from akjob.admin_views import run_times
 from akjob.jobschedule import NO_CODE
 from akjob.management.commands.akjobd import ACTIONS
 from akjob.models import Job, JobCallable, JobRun
-from tests.acceptance.project import Project, make_project, migrated_database
 
 NOW = datetime(2027, 6, 7, 9, 0, 0, tzinfo=UTC)
 Status = JobRun.Status
@@ -84,28 +83,6 @@ def test_help_lists_the_actions_and_explains_one() -> None:
     text = akjobd("help", "showinfo")
     assert text.startswith("usage: manage.py akjobd showinfo ID")
     assert "in the admin's words" in text
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
-    database = migrated_database(tmp_path_factory.mktemp("base"))
-    return make_project(tmp_path_factory.mktemp("project"), database)
-
-
-@pytest.mark.parametrize(
-    "args", [["showinfo", "--help"], ["start", "-h"], ["help", "start"], ["history", "3", "--help"]]
-)
-def test_action_help_from_the_command_line(project: Project, args: list[str]) -> None:
-    result = project.manage("akjobd", *args, check=False)
-    action = next(a for a in args if a != "help")
-    assert (result.returncode, result.stderr) == (0, "")
-    assert result.stdout.startswith(f"usage: manage.py akjobd {action}")
-
-
-def test_the_command_help_lists_the_actions(project: Project) -> None:
-    result = project.manage("akjobd", "--help")
-    assert "akjobd help ACTION" in result.stdout
-    assert "\n  joblist " in result.stdout
 
 
 # -- joblist: last result, running ---------------------------------------------------------------
