@@ -198,7 +198,7 @@ class JobAdmin(admin.ModelAdmin):
         ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
-        return admin_views.with_last_run(super().get_queryset(request))
+        return admin_views.with_last_run(super().get_queryset(request)).with_running()
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return JobChangeList
@@ -253,7 +253,7 @@ class JobAdmin(admin.ModelAdmin):
         limit = f" / {job.run_count_limit}" if job.run_count_limit is not None else ""
         return f"{job._run_count}{limit}"
 
-    @admin.display(description="running", boolean=True, ordering="_job_running")
+    @admin.display(description="running", boolean=True, ordering="running_since")
     def running(self, job: Job) -> bool:
         return job._job_running
 

@@ -249,4 +249,4 @@ def runjob(job_id: int) -> Outcome:
     from akjob.daemon.runnow import run_job_now
 
     job = get_job(job_id)
-    return Outcome(EXIT_OK, str(run_job_now(job.pk)))
+    return Outcome(EXIT_OK, str(run_job_now(job.pk, here=True)))

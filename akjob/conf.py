@@ -26,7 +26,6 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_STOP_GRACE": timedelta(seconds=30),
     "AKJOB_POLL": timedelta(seconds=1),
     "AKJOB_LOOKAHEAD": timedelta(seconds=0.5),
-    "AKJOB_WORKER_MAX_RUNS": 100,
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
     "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
     "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
@@ -97,10 +96,6 @@ class _Settings:
     @property
     def poll(self) -> float:
         return _seconds(_get("AKJOB_POLL"))
-
-    @property
-    def worker_max_runs(self) -> int:
-        return max(int(_get("AKJOB_WORKER_MAX_RUNS")), 1)
 
     @property
     def lookahead(self) -> float:

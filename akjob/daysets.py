@@ -8,10 +8,14 @@ the job is saved, which also works on a job that has no primary key yet. They su
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone as dj_timezone
+from django.utils.dateparse import parse_datetime
 
 LOADED = "_loaded_sets"  # the saved values as load_saved() read them, per list property
 
@@ -24,11 +28,9 @@ def load_saved(jobs: list[Any]) -> None:
     """Read the saved values of every ``*_list`` property of ``jobs`` at once: two statements
     for the whole list, no related managers built. The daemon reads them for every due
     job; :meth:`Job.save` forgets them once it has written staged values."""
-    from akjob.daemon.sql import saved_sets
-
     if not jobs:
         return
-    found = saved_sets([job.pk for job in jobs], LIST_PROPERTIES)
+    found = saved_sets(type(jobs[0]), [job.pk for job in jobs], LIST_PROPERTIES)
     for job in jobs:
         job.__dict__[LOADED] = {prop: sorted(found[prop].get(job.pk, [])) for prop in found}
 
@@ -144,3 +146,71 @@ LIST_PROPERTIES = (
     "active_weekly_days_list",
     "active_months_list",
 )
+
+
+# -- reading the saved sets of many jobs at once -------------------------------------------
+
+
+def chunks(items: list[Any], *, per_item: int) -> list[list[Any]]:
+    """``items`` in pieces that fit one statement, each item taking ``per_item`` parameters (one
+    piece where the database sets no limit)."""
+    limit = connection.features.max_query_params
+    step = max(limit // per_item, 1) if limit else max(len(items), 1)
+    return [items[start : start + step] for start in range(0, len(items), step)]
+
+
+def saved_sets(
+    model: Any, ids: list[int], props: tuple[str, ...]
+) -> dict[str, dict[int, list[Any]]]:
+    """The saved values of the jobs' ``*_list`` properties (``props``), by property and job: two
+    statements for any number of jobs (the day sets together, then the dates), more only where
+    the database takes few parameters per statement."""
+    found: dict[str, dict[int, list[Any]]] = {prop: {} for prop in props}
+    for chunk in chunks(ids, per_item=len(props)):
+        _saved_sets(model, chunk, props, found)
+    return found
+
+
+def _saved_sets(model: Any, ids: list[int], props: tuple[str, ...], found: dict[str, Any]) -> None:
+    quote = connection.ops.quote_name
+    marks = ", ".join(["%s"] * len(ids))
+    selects, params = [], []
+    for i, prop in enumerate(props):
+        if prop == "dates_list":
+            continue
+        field = model._meta.get_field(getattr(model, prop).field)
+        through = field.remote_field.through._meta
+        src = quote(through.get_field(field.m2m_field_name()).column)
+        tgt = quote(through.get_field(field.m2m_reverse_field_name()).column)
+        selects.append(
+            f"SELECT {i}, {src}, {tgt} FROM {quote(through.db_table)} WHERE {src} IN ({marks})"
+        )
+        params += ids
+    with connection.cursor() as cursor:
+        if selects:
+            cursor.execute(" UNION ALL ".join(selects), params)
+            for i, job_id, value in cursor.fetchall():
+                found[props[i]].setdefault(job_id, []).append(value)
+        if "dates_list" in props:
+            dates = model._meta.get_field("dates").related_model._meta
+            job_col = quote(dates.get_field("job").column)
+            when = quote(dates.get_field("job_datetime").column)
+            table = quote(dates.db_table)
+            cursor.execute(
+                f"SELECT {job_col}, {when} FROM {table} WHERE {job_col} IN ({marks})", ids
+            )
+            for job_id, value in cursor.fetchall():
+                found["dates_list"].setdefault(job_id, []).append(from_db(value))
+
+
+def from_db(value: Any) -> datetime | None:
+    """A datetime read with a raw cursor, as the ORM would give it."""
+    if value is None:
+        return None
+    if isinstance(value, str):  # a database without a datetime type hands back text
+        value = parse_datetime(value)
+    if settings.USE_TZ and dj_timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)  # stored in UTC (SQLite, MySQL)
+    elif not settings.USE_TZ and dj_timezone.is_aware(value):
+        value = dj_timezone.make_naive(value, dj_timezone.get_default_timezone())
+    return value

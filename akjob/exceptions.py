@@ -13,6 +13,7 @@ __all__ = [
     "DaemonAlreadyRunning",
     "DaemonError",
     "DaemonNotRunning",
+    "DatabaseGone",
     "InvalidJobCode",
     "InvalidSchedule",
     "JobCodeError",
@@ -50,6 +51,11 @@ class DaemonAlreadyRunning(DaemonError):
 
 class DaemonNotRunning(DaemonError):
     """No akjobd is running for this pid file."""
+
+
+class DatabaseGone(DaemonError):
+    """akjob's database is not there any more (an SQLite file deleted or replaced, its tables
+    dropped): akjobd stops rather than run on against nothing."""
 
 
 class JobNotFound(AkjobError):

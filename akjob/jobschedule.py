@@ -157,8 +157,6 @@ def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
         return to_schedule(job, now=now)
     except engine.InvalidSchedule as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc
-    except ImportError as exc:
-        raise ValidationError({"cron": [str(exc)]}) from exc
 
 
 def validate(job: Job) -> None:

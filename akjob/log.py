@@ -210,6 +210,31 @@ def route(logger_name: str, filename: str, fmt: str) -> None:
             _route_now(logger_name, filename, fmt)
 
 
+def reopen_files() -> None:
+    """Reopen every log file this process writes (SIGHUP, once logrotate moved them): the file
+    handlers of akjob and of the project, and, in the background daemon, akjobd.out behind
+    standard output and error."""
+    loggers: list[Any] = [logging.getLogger()]
+    loggers += list(logging.Logger.manager.loggerDict.values())
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    handler.close()
+                    handler.stream = handler._open()
+                finally:
+                    handler.release()
+    out = _state.log_dir / OUT_FILE if _state.log_dir is not None else None
+    if out is not None and os.path.isfile(f"/proc/self/fd/{sys.stdout.fileno()}"):
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+
+
 def open_streams() -> list[IO[Any]]:
     """Streams of every log handler in this process, for python-daemon's ``files_preserve``.
 

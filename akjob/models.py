@@ -81,8 +81,16 @@ class Months(models.Model):
 
 class JobQuerySet(models.QuerySet):
     def due(self, now: datetime) -> JobQuerySet:
-        """Jobs whose next run time has come (served by the index on ``_next_run``)."""
-        return self.filter(_next_run__lte=to_db(now), job_enabled=True)
+        """Jobs whose next run time has come and that have no run in progress (served by the
+        index on ``_next_run`` and the unique index of runs in progress)."""
+        return self.filter(_next_run__lte=to_db(now), job_enabled=True).exclude(
+            models.Exists(JobRun.objects.filter(running_for=models.OuterRef("pk")))
+        )
+
+    def with_running(self) -> JobQuerySet:
+        """Annotate each job with ``running_since``: the start of its run in progress, or None."""
+        runs = JobRun.objects.filter(running_for=models.OuterRef("pk"))
+        return self.annotate(running_since=models.Subquery(runs.values("started")[:1]))
 
 
 # Fields whose change means the next run time must be computed again.
@@ -152,7 +160,6 @@ class Job(models.Model):
     _run_count = models.PositiveIntegerField(default=0)
     _last_run = models.DateTimeField(null=True, blank=True)
     _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
-    _job_running = models.BooleanField(default=False)
     _last_interval = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
@@ -308,6 +315,16 @@ class Job(models.Model):
 
         return upcoming_for(self, after=after or utcnow(), count=count)
 
+    @property
+    def _job_running(self) -> bool:
+        """Whether a run of this job is in progress: a run record says so (see docs/guarantees.md).
+        Read only; nothing can leave it stuck, since the record is the truth."""
+        if "running_since" in self.__dict__:  # annotated by JobQuerySet.with_running()
+            return self.__dict__["running_since"] is not None
+        if self.pk is None:
+            return False
+        return JobRun.objects.filter(running_for=self.pk).exists()
+
     def describe(self) -> str:
         """A one-line description of the schedule, e.g. "every 15 minutes, Mon–Fri"."""
         from akjob.jobschedule import describe_job
@@ -378,6 +395,9 @@ class JobRun(models.Model):
     # and the task's status as the backend last reported it (READY, RUNNING, SUCCESSFUL, FAILED).
     task_backend = models.CharField(max_length=100, blank=True, default="")
     task_status = models.CharField(max_length=16, blank=True, default="", db_index=True)
+    # The job's id while this run is in progress, None otherwise. Unique: the database itself
+    # holds a job to one run in progress (NULLs do not collide, on every supported database).
+    running_for = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["-scheduled", "-id"]

@@ -1,4 +1,4 @@
-"""The schedule engine's speed: microseconds per next-run question.
+"""The schedule engine's speed: microseconds per next-run question, and per count after a gap.
 
     python bench/engine.py [--repeat 7]
 
@@ -6,6 +6,7 @@ Each figure is the median over ``--repeat`` timeit runs of the time per call, ea
 from one of a dozen starting instants spread over 2027 (so no single lucky path is measured).
 Every call builds nothing: the Schedule is made once, as the Django layer's cached form would be
 reused; the engine's own per-call work (compiling the limits, the search) is all in the figure.
+The count rows time ``count_between`` over the 30 days after each starting instant.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from akjob.schedule import (  # noqa: E402
     MonthlySource,
     Schedule,
     WeeklySource,
+    count_between,
     next_after,
     upcoming,
 )
@@ -62,6 +64,16 @@ IMPOSSIBLE = Schedule(
 IMPOSSIBLE_MONTHLY = Schedule(
     (MonthlySource(frozenset({30}), time(0), UTC),), Limits(months=frozenset({2}))
 )
+BERLIN = ZoneInfo("Europe/Berlin")
+CRON_WORKDAYS = Schedule((CronSource("*/10 7-18 * * 1-5", BERLIN),))
+CRON_MONTH_ENDS = Schedule((CronSource("0 12 31 1,3,5 *"),))
+EVERY_SECOND = Schedule((IntervalSource(ANCHOR, timedelta(seconds=1)),))
+EVERY_SECOND_LIMITED = Schedule(
+    (IntervalSource(ANCHOR, timedelta(seconds=1)),),
+    Limits(tz=BERLIN, window=(time(22), time(6)), weekdays=frozenset(range(2, 7))),
+)
+CRON_EVERY_MINUTE = Schedule((CronSource("* * * * *", BERLIN),))
+MONTH = timedelta(days=30)
 
 
 def per_call(call: Callable[[datetime], object], repeat: int, per: int = 1) -> float:
@@ -82,6 +94,9 @@ def rows(repeat: int) -> list[tuple[str, str, float, str]]:
 
     def ten(schedule: Schedule) -> Callable[[datetime], object]:
         return lambda start: upcoming(schedule, after=start, count=10)
+
+    def month(schedule: Schedule) -> Callable[[datetime], object]:
+        return lambda start: count_between(schedule, start=start, end=start + MONTH)
 
     return [
         (
@@ -109,7 +124,24 @@ def rows(repeat: int) -> list[tuple[str, str, float, str]]:
             per_call(ten(WEEKLY_DENVER), repeat, per=10),
             "< 1000",
         ),
-        ("cron '0 * * * *' America/Denver", "next_after", per_call(nxt(CRON_DENVER), repeat), "—"),
+        (
+            "cron '0 * * * *' America/Denver",
+            "next_after",
+            per_call(nxt(CRON_DENVER), repeat),
+            "≤ 30",
+        ),
+        (
+            "cron '*/10 7-18 * * 1-5' Europe/Berlin",
+            "next_after",
+            per_call(nxt(CRON_WORKDAYS), repeat),
+            "≤ 30",
+        ),
+        (
+            "cron '0 12 31 1,3,5 *' UTC",
+            "next_after",
+            per_call(nxt(CRON_MONTH_ENDS), repeat),
+            "≤ 30",
+        ),
         (
             "hourly on Feb 29 (sparse)",
             "next_after",
@@ -127,6 +159,37 @@ def rows(repeat: int) -> list[tuple[str, str, float, str]]:
             "next_after",
             per_call(nxt(IMPOSSIBLE_MONTHLY), repeat),
             "< 5000",
+        ),
+        ("every second", "count_between, 30 days", per_call(month(EVERY_SECOND), repeat), "< 1000"),
+        (
+            "every second, 22:00–06:00 Europe/Berlin, Mon–Fri",
+            "count_between, 30 days",
+            per_call(month(EVERY_SECOND_LIMITED), repeat),
+            "< 1000",
+        ),
+        (
+            "cron '* * * * *' Europe/Berlin",
+            "count_between, 30 days",
+            per_call(month(CRON_EVERY_MINUTE), repeat),
+            "< 1000",
+        ),
+        (
+            "cron '*/10 7-18 * * 1-5' Europe/Berlin",
+            "count_between, 30 days",
+            per_call(month(CRON_WORKDAYS), repeat),
+            "< 1000",
+        ),
+        (
+            "Mon–Fri 22:00 America/Denver",
+            "count_between, 30 days",
+            per_call(month(WEEKLY_DENVER), repeat),
+            "< 1000",
+        ),
+        (
+            "every 15 min, 08:00–16:00 UTC−07:00, Mon–Fri",
+            "count_between, 30 days",
+            per_call(month(LIMITED_INTERVAL), repeat),
+            "< 1000",
         ),
     ]
 

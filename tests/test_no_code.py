@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from akjob.daemon.execute import InlineExecutor
 from akjob.daemon.loop import Daemon
 from akjob.daemon.runnow import run_job_now
+from akjob.daemon.supervisor import InlineSupervisor
 from akjob.exceptions import AkjobError
 from akjob.jobschedule import NO_CODE, forecast
 from akjob.models import Job, JobCallable, JobRun
@@ -53,7 +53,7 @@ def test_removing_the_code_clears_the_next_run(clock: FakeClock) -> None:
 
 def test_the_daemon_never_runs_it(clock: FakeClock) -> None:
     job = Job.objects.create(name="empty", run_every=timedelta(seconds=1))
-    daemon = Daemon(clock=clock, executor=InlineExecutor(), max_workers=2)
+    daemon = Daemon(clock=clock, supervisor=InlineSupervisor(size=2), max_workers=2)
     for second in range(5):
         clock.set(NOW + timedelta(seconds=second))
         daemon.run_once(clock.now())
@@ -64,6 +64,6 @@ def test_the_daemon_never_runs_it(clock: FakeClock) -> None:
 
 def test_run_now_refuses_it(clock: FakeClock) -> None:
     job = Job.objects.create(name="empty", run_every=timedelta(minutes=1))
-    with pytest.raises(AkjobError, match="has no code object"):
+    with pytest.raises(AkjobError, match="has no job_code_object"):
         run_job_now(job.pk, clock=clock)
     assert not JobRun.objects.exists()

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("tests.taskfuncs", reason="no Django Tasks framework installed")
 
 from akjob import tasks  # noqa: E402
-from akjob.daemon.execute import InlineExecutor  # noqa: E402
 from akjob.daemon.loop import Daemon  # noqa: E402
+from akjob.daemon.supervisor import InlineSupervisor  # noqa: E402
 from akjob.models import Job, JobRun  # noqa: E402
 from akjob.tasks import TaskCall  # noqa: E402
 from akjob.testing import FakeClock  # noqa: E402
@@ -32,7 +32,7 @@ def clock(time_machine):
 
 @pytest.fixture
 def daemon(clock):
-    return Daemon(clock=clock, executor=InlineExecutor(), max_workers=2)
+    return Daemon(clock=clock, supervisor=InlineSupervisor(size=2), max_workers=2)
 
 
 def make(call: TaskCall) -> Job:

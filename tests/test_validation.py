@@ -49,7 +49,7 @@ BAD = [
         "weekly_time_tz_offset_timedelta",
         ["timezone"],
     ),
-    ("bad cron", dict(cron="61 * * * *"), "cron", []),
+    ("bad cron", dict(cron="61 * * * *"), "cron", ["minute 61 is outside 0–59"]),
     ("cron fields", dict(cron="* * *"), "cron", []),
     ("monthly time without days", dict(monthly_time=time(1)), "monthly_days", ["monthly_time"]),
     ("weekly time without days", dict(weekly_time=time(1)), "weekly_days", ["weekly_time"]),

@@ -206,6 +206,7 @@ def _signal_map(relay: StopRelay) -> dict[int, Any]:
     return {
         signal.SIGTERM: relay,
         signal.SIGINT: relay,
+        signal.SIGHUP: relay,
         signal.SIGTSTP: None,
         signal.SIGTTIN: None,
         signal.SIGTTOU: None,

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from django.db import close_old_connections, connection, connections
 from django.db.backends.signals import connection_created
 
-from akjob.daemon import sql
+from akjob.daemon import store
 
 LOCK_WAIT_UID = "akjob.daemon.lock_wait"
 
@@ -28,7 +28,7 @@ class _LockWaitLimit:
 
     def __call__(self, sender: object, connection: object, **kwargs: object) -> None:
         if os.getpid() == self.pid:
-            sql.limit_lock_waits(connection, self.seconds, idle=self.idle)
+            store.limit_lock_waits(connection, self.seconds, idle=self.idle)
 
 
 @contextmanager

@@ -3,15 +3,18 @@
 
 Every action returns an :class:`Outcome`; the management command prints it and exits with its code.
 SIGTERM and SIGINT only ask the loop to stop: running jobs get ``AKJOB_STOP_GRACE`` to finish.
+SIGHUP reopens the log files.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from akjob import log
 from akjob.conf import akjob_settings
@@ -48,6 +51,7 @@ __all__ = [
     "stop",
 ]
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")  # "module.SomeError: what happened"
 STOP_MARGIN = 15.0  # added to AKJOB_STOP_GRACE for ``stop`` to wait
 
 
@@ -90,7 +94,7 @@ def run(
 
 @contextmanager
 def _signals(relay: StopRelay) -> Iterator[None]:
-    previous = {sig: signal.signal(sig, relay) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, relay) for sig in relay.signals}
     try:
         yield
     finally:
@@ -171,8 +175,28 @@ def status(piddir: str | os.PathLike[str] | None = None, pidname: str | None = N
     """Whether akjobd runs, with its pid, uptime, heartbeat, runs in progress and next due job."""
     from akjob.daemon.status import describe_running
 
-    pid_file = Paths.resolve(piddir, pidname).pid_file
-    if not is_running(pid_file):
-        return Outcome(EXIT_NOT_RUNNING, "akjobd is not running")
-    pid = wait_for_pid(pid_file, 5.0)
-    return Outcome(EXIT_OK, describe_running(pid, pid_file))
+    paths = Paths.resolve(piddir, pidname)
+    if not is_running(paths.pid_file):
+        why = last_error(paths.log_dir / log.DAEMON_LOG)
+        said = f"; it stopped by an error: {why} (see {paths.log_dir / log.DAEMON_LOG})"
+        return Outcome(EXIT_NOT_RUNNING, "akjobd is not running" + (said if why else ""))
+    pid = wait_for_pid(paths.pid_file, 5.0)
+    return Outcome(EXIT_OK, describe_running(pid, paths.pid_file))
+
+
+def last_error(log_file: Path) -> str | None:
+    """If the last akjobd that wrote ``log_file`` stopped by an error, that error's last line."""
+    try:
+        with open(log_file, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 65536, 0))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for i in range(len(lines) - 1, -1, -1):
+        if "akjobd started" in lines[i] or "akjobd stopped (pid" in lines[i]:
+            return None
+        if "akjobd stopped by an error" in lines[i]:
+            raised = [line for line in lines[i + 1 :] if EXCEPTION_LINE.match(line)]
+            return raised[-1].split(": ", 1)[1].strip() if raised else "see the log"
+    return None

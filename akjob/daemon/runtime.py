@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ class Stoppable(Protocol):
 
     def request_stop(self) -> None: ...
 
+    def request_reopen(self) -> None: ...
+
 
 def default_daemon() -> Stoppable:
     from akjob.daemon.loop import Daemon
@@ -70,7 +73,10 @@ def default_daemon() -> Stoppable:
 
 
 class StopRelay:
-    """The SIGTERM/SIGINT handler: it only asks the daemon to stop, even before it exists."""
+    """The signal handler of akjobd: SIGTERM and SIGINT only ask the daemon to stop, even before
+    it exists; SIGHUP asks it to reopen its log files (logrotate's convention)."""
+
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.requested = False
@@ -82,6 +88,10 @@ class StopRelay:
             daemon.request_stop()
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            if self._daemon is not None and hasattr(self._daemon, "request_reopen"):
+                self._daemon.request_reopen()
+            return
         self.requested = True
         if self._daemon is not None:
             self._daemon.request_stop()

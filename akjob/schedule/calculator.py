@@ -1,4 +1,4 @@
-"""A schedule's run times: the union of its sources, filtered by its limits (SPEC S3).
+"""A schedule's run times: the union of its sources, filtered by its limits (docs/schedule.md).
 
 The search never steps through candidate minutes. Each source answers "my first run time at or
 after t" and the limits answer "the first allowed instant at or after t", both by arithmetic.
@@ -80,7 +80,7 @@ class Search:
     __slots__ = ("runners", "allowed", "horizon", "known")
 
     def __init__(self, compiled: Compiled, start: int) -> None:
-        self.runners = [getattr(r, "cursor", lambda r=r: r)() for r in compiled.runners]
+        self.runners = compiled.runners
         self.allowed = compiled.allowed
         self.horizon = min(start + HORIZON, MAX_INSTANT)
         # known[i]: the first run time of source i at or after an earlier query point. Queries
@@ -111,7 +111,8 @@ class Search:
         return None
 
 
-def _seconds(name: str, value: datetime, *, ceil: bool = False) -> int:
+def seconds_arg(name: str, value: datetime, *, ceil: bool = False) -> int:
+    """An aware datetime argument as whole seconds (TypeError or ValueError naming it)."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -139,13 +140,13 @@ def _iterate(schedule: Schedule, start: int, count: int) -> list[datetime]:
 
 def next_at_or_after(schedule: Schedule, *, at: datetime) -> datetime | None:
     """The first run time at or after ``at`` (a fraction of a second rounds up), or None."""
-    runs = _iterate(schedule, _seconds("at", at, ceil=True), 1)
+    runs = _iterate(schedule, seconds_arg("at", at, ceil=True), 1)
     return runs[0] if runs else None
 
 
 def next_after(schedule: Schedule, *, after: datetime) -> datetime | None:
     """The first run time strictly after ``after``, or None."""
-    runs = _iterate(schedule, _seconds("after", after) + 1, 1)
+    runs = _iterate(schedule, seconds_arg("after", after) + 1, 1)
     return runs[0] if runs else None
 
 
@@ -153,4 +154,4 @@ def upcoming(schedule: Schedule, *, after: datetime, count: int = 10) -> list[da
     """The next ``count`` run times strictly after ``after``, never more than are remaining."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ValueError(f"count must be a whole number >= 0, not {count!r}")
-    return _iterate(schedule, _seconds("after", after) + 1, count)
+    return _iterate(schedule, seconds_arg("after", after) + 1, count)

@@ -12,22 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-#: Days in 400 Gregorian years.
-CYCLE = 146097
-LAST_DAY = date.max.toordinal()
-MONTH_LENGTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-LONGEST = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+from akjob.schedule.months import (
+    CYCLE,
+    FULL,
+    LAST_DAY,
+    LONGEST,
+    MonthTable,
+    month_length,
+    weekday_bits,
+)
+
+__all__ = ["CYCLE", "LAST_DAY", "LONGEST", "DayFilter", "month_length", "weekday"]
 
 
 def weekday(day: int) -> int:
     """akjob's weekday of an ordinal: 1 = Sunday … 7 = Saturday (ordinal 1 is a Monday)."""
     return day % 7 + 1
-
-
-def month_length(year: int, month: int) -> int:
-    if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
-        return 29
-    return MONTH_LENGTH[month]
 
 
 def _meet(a: frozenset[int] | None, b: frozenset[int] | None) -> frozenset[int] | None:
@@ -50,6 +50,8 @@ class DayFilter:
     last: int | None = None
     # _ahead[w]: days from a day of weekday w to the nearest allowed weekday (derived).
     _ahead: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
+    # The same days as a MonthTable, for counting (made when first needed).
+    _table: list[MonthTable] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.weekdays:
@@ -193,3 +195,25 @@ class DayFilter:
             return day
         shift = self._ahead[weekday(day)]
         return day + shift if start + shift <= length else None
+
+    def count(self, begin: int, end: int) -> int:
+        """How many days in [begin, end] pass."""
+        if self.first is not None:
+            begin = max(begin, self.first)
+        if self.last is not None:
+            end = min(end, self.last)
+        if end < begin:
+            return 0
+        if self.weekdays is None and self.monthdays is None and self.months is None:
+            return min(end, LAST_DAY) - begin + 1
+        if not self._table:
+            self._table.append(MonthTable(self._month_rule, self.months))
+        return self._table[0].count(begin, end)
+
+    def _month_rule(self, month: int, length: int, first: int) -> int:
+        bits = FULL[length]
+        if self.monthdays is not None:
+            bits &= sum(1 << day for day in self.monthdays)
+        if self.weekdays is not None:
+            bits &= weekday_bits(frozenset(w - 1 for w in self.weekdays), length, first)
+        return bits

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class InvalidSchedule(ValueError):
-    """A schedule value breaks a rule of SPEC S3.
+    """A schedule value breaks a rule of docs/schedule.md.
 
     ``field`` is the name of the model field the value comes from (``run_every``,
     ``active_months`` …), so that the Django layer can report it against that field; ``rule``

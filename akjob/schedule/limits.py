@@ -120,3 +120,28 @@ class Allowed:
                 return found
             instant = change
         return None
+
+    def last_of_stretch(self, instant: int, horizon: int) -> int:
+        """For an allowed ``instant``: the last instant, up to ``horizon``, such that every
+        instant from ``instant`` to it is allowed. It may stop short of the stretch's true end
+        (at an offset change, at the end of a day with a window, after a month without one): the
+        next stretch then starts right after it.
+        """
+        zone = self.zone
+        offset = zone.offset(instant)
+        local = instant + offset
+        day, seconds = divmod(local, DAY)
+        window = self.window
+        if window is None or (window.begin == 0 and window.end == DAY - 1):
+            ordinal = day_of(local)
+            last = ordinal
+            while last - ordinal < 31 and self.days.allows(last + 1):
+                last += 1
+            close = (last - ordinal + day + 1) * DAY - 1
+        elif seconds <= window.end:
+            close = day * DAY + window.end
+        else:  # the part of a wrapping window that runs to midnight
+            close = day * DAY + DAY - 1
+        found = min(close - offset, horizon)
+        change = zone.next_change(instant, found)
+        return found if change is None else change - 1

@@ -1,17 +1,19 @@
-"""Each kind of source, compiled: "the first run time at or after this instant", by arithmetic.
+"""Each kind of source, compiled: "the first run time at or after this instant" and "how many
+run times in this span", by arithmetic.
 
 Instants are integer POSIX seconds (see :mod:`akjob.schedule.zones`). Every ``first`` returns
-None when the source has no run time left before ``horizon``.
+None when the source has no run time left before ``horizon``; every ``count`` counts the run
+times in [begin, end], both included, without listing them.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Collection, Iterator
-from datetime import datetime
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection
 from math import gcd
 from typing import Protocol
 
+from akjob.schedule.cron import Cron
 from akjob.schedule.days import DayFilter
 from akjob.schedule.limits import Allowed
 from akjob.schedule.spec import (
@@ -21,11 +23,9 @@ from akjob.schedule.spec import (
     MonthlySource,
     Source,
     WeeklySource,
-    import_cronsim,
 )
 from akjob.schedule.zones import (
     DAY,
-    EPOCH,
     EPOCH_DAY,
     SECOND,
     Zone,
@@ -42,12 +42,17 @@ LONGEST_GAP = 3 * 3600
 class Runner(Protocol):
     def first(self, instant: int, horizon: int) -> int | None: ...
 
+    def count(self, begin: int, end: int) -> int: ...
+
 
 class Never:
     """A source that cannot pass the limits."""
 
     def first(self, instant: int, horizon: int) -> int | None:
         return None
+
+    def count(self, begin: int, end: int) -> int:
+        return 0
 
 
 class Dates:
@@ -60,6 +65,9 @@ class Dates:
         index = bisect_left(self.times, instant)
         return self.times[index] if index < len(self.times) else None
 
+    def count(self, begin: int, end: int) -> int:
+        return max(0, bisect_right(self.times, end) - bisect_left(self.times, begin))
+
 
 class Interval:
     __slots__ = ("anchor", "every")
@@ -71,6 +79,11 @@ class Interval:
     def first(self, instant: int, horizon: int) -> int | None:
         steps = max(1, -((self.anchor - instant) // self.every))
         return self.anchor + steps * self.every
+
+    def count(self, begin: int, end: int) -> int:
+        first = max(1, -((self.anchor - begin) // self.every))
+        last = (end - self.anchor) // self.every
+        return max(0, last - first + 1)
 
     def within(self, allowed: Allowed) -> Runner:
         """Never, when a window in a fixed offset misses every time of day the grid can take.
@@ -110,6 +123,11 @@ class FixedTime:
         return cls(Zone(source.tz), seconds_of(source.at), days)
 
     def first(self, instant: int, horizon: int) -> int | None:
+        found = self.first_day(instant, horizon)
+        return None if found is None else found[1]
+
+    def first_day(self, instant: int, horizon: int) -> tuple[int, int] | None:
+        """(day, run time) of the first run time at or after ``instant``."""
         zone = self.zone
         local = zone.local(instant)
         day, seconds = divmod(local, DAY)
@@ -125,8 +143,20 @@ class FixedTime:
                 return None
             run = zone.instant(local_at(found, self.at))
             if run >= instant:
-                return run
+                return found, run
             day = found + 1
+
+    def count(self, begin: int, end: int) -> int:
+        """The allowed days from the first run's to the day before the first run after ``end``
+        (runs follow their days' order)."""
+        start = self.first_day(begin, end)
+        if start is None or start[1] > end:
+            return 0
+        after = self.first_day(end + 1, end + 4 * DAY)
+        # None: no run in the next days, so every allowed day up to end's (and the next, which
+        # a gap may push back) has its run by ``end``.
+        stop = day_of(self.zone.local(end)) + 2 if after is None else after[0]
+        return self.days.count(start[0], stop - 1)
 
     def within(self, allowed: Allowed) -> Runner:
         """This source's runs that can pass ``allowed``'s day limits and window, found faster.
@@ -172,55 +202,6 @@ def misses_window(mine: Zone, times: Collection[int], allowed: Allowed) -> bool:
     return not any(window.allows((t + shift) % DAY) for t in times)
 
 
-class Cron:
-    """A cron expression, matched by cronsim (which implements SPEC S3's DST rule for cron)."""
-
-    __slots__ = ("expr", "tz", "cronsim")
-
-    def __init__(self, source: CronSource) -> None:
-        self.expr, self.tz = source.expr, source.tz
-        self.cronsim = import_cronsim()
-
-    def within(self, allowed: Allowed) -> Runner:
-        """Never, when none of the expression's times of day can fall in the window."""
-        fields = self.cronsim.CronSim(self.expr, EPOCH)
-        times = [h * 3600 + m * 60 for h in fields.hours for m in fields.minutes]
-        return Never() if misses_window(Zone(self.tz), times, allowed) else self
-
-    def first(self, instant: int, horizon: int) -> int | None:
-        return CronCursor(self).first(instant, horizon)
-
-    def cursor(self) -> CronCursor:
-        return CronCursor(self)
-
-
-class CronCursor:
-    """One search's walk through a cron schedule: asked for the run right after the last one
-    (as when listing upcoming runs), it steps its iterator instead of starting a new one."""
-
-    __slots__ = ("cron", "iterator", "last")
-
-    def __init__(self, cron: Cron) -> None:
-        self.cron = cron
-        self.iterator: Iterator[datetime] | None = None
-        self.last = 0
-
-    def first(self, instant: int, horizon: int) -> int | None:
-        if self.iterator is None or instant != self.last + 1:
-            start = datetime.fromtimestamp(instant - 1, self.cron.tz)
-            self.iterator = self.cron.cronsim.CronSim(self.cron.expr, start)
-        try:
-            self.last = floor_seconds(next(self.iterator))
-            # Started inside a repeated hour, cronsim can answer a fixed time's first pass,
-            # which is before the start.
-            while self.last < instant:
-                self.last = floor_seconds(next(self.iterator))
-        except (StopIteration, OverflowError):  # cronsim gives up after 50 years; year 9999
-            self.iterator = None
-            return None
-        return self.last
-
-
 def compile_source(source: Source, allowed: Allowed | None) -> Runner:
     """The runner of ``source``; with ``allowed``, pre-filtered by the limits where it can be."""
     if isinstance(source, DatesSource):
@@ -230,7 +211,11 @@ def compile_source(source: Source, allowed: Allowed | None) -> Runner:
         return interval if allowed is None else interval.within(allowed)
     if isinstance(source, CronSource):
         cron = Cron(source)
-        return cron if allowed is None else cron.within(allowed)
+        if not cron.possible:  # no day ever matches ("0 0 */30 2 1#5": 1st or 31st February)
+            return Never()
+        if allowed is not None and misses_window(cron.zone, cron.times, allowed):
+            return Never()
+        return cron
     runner = FixedTime.of(source)
     if allowed is None or allowed.is_open:
         return runner

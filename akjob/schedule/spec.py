@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from types import ModuleType
 
+from akjob.schedule.cronparse import parse_cron
 from akjob.schedule.errors import InvalidSchedule
 
 __all__ = [
@@ -138,33 +138,17 @@ class WeeklySource:
 
 
 def validate_cron(expr: str) -> None:
-    """Raise InvalidSchedule("cron", …) unless ``expr`` is a five-field cron expression.
-
-    Needs the optional ``cronsim`` package (``pip install akjob[cron]``).
-    """
-    if not isinstance(expr, str) or len(expr.split()) != 5:
-        raise InvalidSchedule("cron", f"{expr!r} is not a cron expression of five fields")
-    cronsim = import_cronsim()
-    try:
-        cronsim.CronSim(expr, datetime(2000, 1, 1, tzinfo=UTC))
-    except cronsim.CronSimError as exc:
-        raise InvalidSchedule("cron", f"{expr!r} is not a valid cron expression: {exc}") from exc
-
-
-def import_cronsim() -> ModuleType:
-    """The cronsim module, or ImportError saying how to install it."""
-    try:
-        import cronsim
-    except ImportError as exc:
-        raise ImportError(
-            "cron schedules need the cronsim package: pip install akjob[cron]"
-        ) from exc
-    return cronsim
+    """Raise InvalidSchedule("cron", …) unless ``expr`` is a five-field cron expression of
+    akjob's dialect (docs/schedule.md, "Cron")."""
+    parse_cron(expr)
 
 
 @dataclass(frozen=True, slots=True)
 class CronSource:
-    """Runs when the five-field cron expression ``expr`` matches, read in ``tz``."""
+    """Runs when the five-field cron expression ``expr`` matches, read in ``tz``.
+
+    No extra package is needed: akjob reads cron itself (:mod:`akjob.schedule.cronparse`).
+    """
 
     expr: str
     tz: tzinfo = UTC

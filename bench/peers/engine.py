@@ -3,7 +3,12 @@
 Each implementation answers "the first run time strictly after t" for the dozen starting instants
 of ``bench/engine.py``; every answer is checked against akjob's, so a row compares like with like.
 The peers get the cron expression nearest to akjob's schedule; the limited schedule's date range,
-which no cron expression holds, is applied by a filter around the peer's answer.
+which no cron expression holds, is applied by a filter around the peer's answer. The cron rows
+give akjob the same expression (a ``CronSource``). Where both day fields are restricted, cron
+runs on a day matching either; APScheduler and celery match both, so APScheduler gets an
+``OrTrigger`` of the two, as its users write it, and celery's answer differs (≠).
+
+The catch-up rows (:mod:`bench.peers.catchup`) count the occurrences one job missed in a gap.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as wall
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from akjob.schedule import IntervalSource, Limits, Schedule, next_after
+from akjob.schedule import CronSource, IntervalSource, Limits, Schedule, next_after
 from bench.engine import (
     ANCHOR,
     DENVER,
@@ -52,9 +58,28 @@ class Case:
 
     def __post_init__(self) -> None:
         minute, hour, day, month, dow = self.cron.split()
-        names = {"1-5": "mon-fri", "*": "*"}
         fields = {"minute": minute, "hour": hour, "day": day, "month": month}
-        object.__setattr__(self, "fields", fields | {"day_of_week": names[dow]})
+        object.__setattr__(self, "fields", fields | {"day_of_week": weekday_names(dow)})
+
+    @property
+    def either_day(self) -> bool:
+        """Both day fields restricted: cron runs on a day that matches either."""
+        return self.fields["day"] != "*" and self.fields["day_of_week"] != "*"
+
+
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekday_names(field: str) -> str:
+    """A cron day-of-week field by names: APScheduler numbers Monday 0, cron Sunday 0."""
+    if field == "*":
+        return field
+    terms = [term.split("-") for term in field.split(",")]
+    return ",".join("-".join(DAY_NAMES[int(n)] if n.isdigit() else n for n in t) for t in terms)
+
+
+def _cron(expr: str, tz: tzinfo = UTC) -> Schedule:
+    return Schedule((CronSource(expr, tz),))
 
 
 def _window_15(**limits: Any) -> Schedule:
@@ -88,6 +113,30 @@ CASES = [
     Case("sparse", "hourly on Feb 29 (sparse)", FEB_29_HOURLY, "0 * 29 2 *"),
     Case("impossible", "Feb 30 (impossible)", IMPOSSIBLE_MONTHLY, "0 0 30 2 *"),
 ]
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+#: Cron as users write it: every row gives akjob the very expression the peers get.
+CRON = [
+    ("*/10 7-18 * * 1-5", BERLIN, "steps and ranges, workdays"),
+    ("0 12 31 1,3,5 *", UTC, "month ends"),
+    ("30 6 * * 1-5", NEW_YORK, "workday mornings"),
+    ("0 0 1,15 * 5", UTC, "day of month or day of week"),
+    ("15 2 * * *", BERLIN, "a time the spring change skips"),
+    ("0 */4 * * *", UTC, "every 4 hours"),
+    ("0 9 * 1-3,10-12 mon-fri", NEW_YORK, "winter workdays, names"),
+]
+CASES += [
+    Case(
+        f"cron {expr}",
+        f"cron `{expr}`{'' if tz is UTC else f' {tz}'}",
+        _cron(expr, tz),
+        expr,
+        tz,
+        note=note,
+    )
+    for expr, tz, note in CRON
+]
+CRON_KEYS = [f"cron {expr}" for expr, _, _ in CRON]
 
 
 class NoDate(Exception):
@@ -101,10 +150,21 @@ def akjob_next(case: Case) -> Next:
     return lambda after: next_after(case.akjob, after=after)
 
 
-def apscheduler_next(case: Case) -> Next:
+def apscheduler_trigger(case: Case) -> Any:
+    from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
-    trigger = CronTrigger(**case.fields, timezone=case.tz)
+    if not case.either_day:
+        return CronTrigger(**case.fields, timezone=case.tz)
+    by_date = case.fields | {"day_of_week": "*"}
+    by_weekday = case.fields | {"day": "*"}
+    return OrTrigger(
+        [CronTrigger(**by_date, timezone=case.tz), CronTrigger(**by_weekday, timezone=case.tz)]
+    )
+
+
+def apscheduler_next(case: Case) -> Next:
+    trigger = apscheduler_trigger(case)
     return lambda after: trigger.get_next_fire_time(None, after)
 
 
@@ -262,7 +322,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timed round")
     args = parser.parse_args()
-    emit(run(args.repeat, args.budget))
+    from bench.peers.catchup import gaps
+
+    emit({"rows": run(args.repeat, args.budget), "gaps": gaps(args.repeat, args.budget)})
 
 
 if __name__ == "__main__":

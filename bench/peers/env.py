@@ -29,7 +29,7 @@ PEERS = [
     "django-q2>=1.6,<2",
     "matplotlib>=3.8",
 ]
-AKJOB = f"{REPO}[postgres,cron]"
+AKJOB = f"{REPO}[postgres]"
 
 
 def _expected() -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 IMPLEMENTATIONS = ["akjob", "APScheduler 3", "cronsim", "celery crontab", "croniter"]
 COMMON = ["window", "monthly", "denver"]
+OTHERS = ["window", "monthly", "denver", "limited", "sparse"]
 WAKEUP_ORDER = ["akjob", "django-celery-beat", "django-q2", "APScheduler 3"]
 
 
@@ -86,7 +87,32 @@ def engine_section(data: dict[str, Any]) -> str:
         f"µs per call, median of {data['repeat']} rounds over 12 starting instants in 2027; "
         "every answer checked against akjob's (≠: a different answer)."
     )
-    return "\n\n".join([intro, table(header, rows), "\n".join(notes)])
+    parts = [intro, table(header, rows), "\n".join(notes)]
+    if data.get("gaps"):
+        parts.append(gaps_section(data["gaps"], data["repeat"]))
+    return "\n\n".join(parts)
+
+
+GAP_IMPLEMENTATIONS = ["akjob", "APScheduler 3", "cronsim", "croniter"]
+
+
+def gaps_section(gaps: list[dict[str, Any]], repeat: int) -> str:
+    """Counting the occurrences one job missed in a gap (bench/peers/catchup.py)."""
+    rows = []
+    for row in gaps:
+        results = row["results"]
+        cells = [engine_cell(results[name]) for name in GAP_IMPLEMENTATIONS]
+        rows.append(
+            [row["gap"], f"{row['median_count']:,.0f}", *cells, ratio_text(engine_ratio(results))]
+        )
+    header = ["gap", "occurrences", *GAP_IMPLEMENTATIONS, "akjob / APScheduler"]
+    intro = (
+        f"Catching up: the occurrences of {gaps[0]['job']} in a gap that starts at one of its "
+        f"run times (12 starts in 2027), µs per answer, median of {repeat} rounds; akjob counts "
+        "(`count_between`), the peers walk from run time to run time; every count checked "
+        "against akjob's."
+    )
+    return "\n\n".join([intro, table(header, rows)])
 
 
 # -- b. wake-up cost --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.peers.report import COMMON, engine_ratio, num, table, wakeup_rows
+from bench.peers.report import COMMON, OTHERS, engine_ratio, num, table, wakeup_rows
 
 
 def _mark(ok: bool | None) -> str:
@@ -23,6 +23,18 @@ def engine_targets(engine: dict[str, Any]) -> list[list[str]]:
         out.append(
             ["engine: akjob/APScheduler ≤ 1.0 on the three common", shown, _mark(max(known) <= 1)]
         )
+    for what, keys in (
+        ("cron, every shape", [key for key in rows if key.startswith("cron ")]),
+        ("every other schedule", [key for key in OTHERS if key in rows]),
+    ):
+        half = [engine_ratio(rows[key]["results"]) for key in keys]
+        if half and None not in half:
+            shown = f"{min(half):.2f}–{max(half):.2f}"
+            out.append([f"engine: akjob/APScheduler ≤ 0.5, {what}", shown, _mark(max(half) <= 0.5)])
+    gaps = {row["gap"]: row for row in engine.get("gaps", [])}
+    if "30 days" in gaps:
+        us = gaps["30 days"]["results"]["akjob"]["us"]
+        out.append(["catch-up: counting a 30-day gap < 1 ms", f"{num(us)} µs", _mark(us < 1000)])
     if "sparse" in rows:
         us = rows["sparse"]["results"]["akjob"]["us"]
         out.append(["engine: sparse schedule < 100 µs", f"{num(us)} µs", _mark(us < 100)])

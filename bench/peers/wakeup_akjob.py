@@ -1,6 +1,6 @@
 """akjob: the cost of one ``Daemon.run_once`` with N jobs, 1% due, and idle (SQLite).
 
-The daemon runs with an executor that starts nothing, so the figure is scheduling and database
+The daemon runs with a supervisor that starts nothing, so the figure is scheduling and database
 work only: finding the due jobs, deciding, claiming them (run records, compare-and-set updates)
 and the next sleep. ``max_workers`` is the number of due jobs, so one wake-up claims them all.
 """
@@ -16,19 +16,16 @@ from bench.peers import wakeup
 from bench.peers.common import django_project, insert_rows, query_timer, timed
 
 
-def null_executor() -> Any:
-    """An executor that starts nothing: each claimed run stays 'running' and is never polled
-    finished, so a wake-up's cost is the daemon's own."""
-    from akjob.daemon.execute import Child, InlineExecutor
+def null_supervisor(size: int) -> Any:
+    """A supervisor that starts nothing: each claimed run stays 'running' and never ends, so a
+    wake-up's cost is the daemon's own."""
+    from akjob.daemon.supervisor import InlineSupervisor, Run
 
-    class NullExecutor(InlineExecutor):
-        def start(self, claimed: Any, *, monotonic: float) -> Child:
-            return Child(claimed, 0, None)
+    class NullSupervisor(InlineSupervisor):
+        def start(self, claimed: Any, pid: int, *, monotonic: float) -> Run:
+            return Run(claimed, pid, None)
 
-        def poll(self, child: Child) -> bool:
-            return False
-
-    return NullExecutor()
+    return NullSupervisor(size=size)
 
 
 def grow(total: int, now: datetime) -> list[int]:
@@ -61,7 +58,6 @@ def set_next(ids: list[int], at: datetime) -> None:
             Job.objects.filter(pk__in=chunk).update(
                 _next_run=at,
                 _last_interval=at - wakeup.HOUR,
-                _job_running=False,
                 _run_count=0,
                 _last_run=None,
             )
@@ -81,7 +77,7 @@ def measure(repeat: int, now: datetime) -> Any:
         count = wakeup.samples_for(n, repeat)
         ids = grow(n, now)
         due_ids = [ids[i] for i in due]
-        daemon = Daemon(executor=null_executor(), max_workers=len(due_ids))
+        daemon = Daemon(supervisor=null_supervisor(len(due_ids)), max_workers=len(due_ids))
         daemon.register(datetime.now(UTC))
         return wakeup.due_then_idle(
             count, lambda at: set_next(due_ids, at), lambda s: wake(daemon, s), now

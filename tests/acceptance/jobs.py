@@ -68,6 +68,99 @@ def marker_lines(path: str | Path) -> list[float]:
     return [float(x) for x in p.read_text().split()] if p.exists() else []
 
 
+class Ticker:
+    """The job's own record of its run: "S <run id> <time>" at its start; then a child process
+    of its own appends "T <run id> <time>" every 50 ms for ``seconds`` (the run's work, done
+    in a grandchild of akjobd), and "E <run id> <time>" once the work is done."""
+
+    def __init__(self, path: str, seconds: float) -> None:
+        self.path, self.seconds = path, seconds
+
+    def _say(self, what: str, run_id: int) -> None:
+        with open(self.path, "a") as f:
+            f.write(f"{what} {run_id} {time.time():.6f}\n")
+
+    def run(self, ownjob):
+        from akjob.context import current_run
+
+        run_id = current_run().run_id
+        self._say("S", run_id)
+        child = os.fork()
+        if child == 0:
+            end = time.monotonic() + self.seconds
+            while time.monotonic() < end:
+                self._say("T", run_id)
+                time.sleep(0.05)
+            os._exit(0)
+        os.waitpid(child, 0)
+        self._say("E", run_id)
+
+
+def ticker_runs(path: str | Path) -> dict[int, dict[str, list[float]]]:
+    """What Ticker wrote, by run id: the times of its S, T and E lines."""
+    runs: dict[int, dict[str, list[float]]] = {}
+    p = Path(path)
+    for line in p.read_text().splitlines() if p.exists() else []:
+        kind, run_id, at = line.split()
+        runs.setdefault(int(run_id), {"S": [], "T": [], "E": []})[kind].append(float(at))
+    return runs
+
+
+class LeaveChild:
+    """Leaves a child behind that sleeps for an hour; appends the child's pid to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, ownjob):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(3600)
+            os._exit(0)
+        with open(self.path, "a") as f:
+            f.write(f"{pid}\n")
+
+
+class LeavePopen:
+    """Starts ``sleep 3600`` and returns without waiting for it; appends its pid to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, ownjob):
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "3600"])
+        with open(self.path, "a") as f:
+            f.write(f"{child.pid}\n")
+
+
+class LeavePool:
+    """Makes a multiprocessing pool, uses it, and never closes it."""
+
+    def run(self, ownjob):
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(2)
+        assert pool.apply(abs, (-3,)) == 3
+        ownjob._pool = pool  # kept alive past the run's end
+
+
+class ForkAndReturn:
+    """Forks; both processes return from the job's code."""
+
+    def run(self, ownjob):
+        os.fork()
+
+
+class ForkExitHard:
+    """Forks a child that exits at once with os._exit; the run itself succeeds."""
+
+    def run(self, ownjob):
+        if os.fork() == 0:
+            os._exit(3)
+
+
 log = logging.getLogger(__name__)
 
 

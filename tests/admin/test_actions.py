@@ -6,7 +6,6 @@ import pytest
 from django.urls import reverse
 
 from akjob.models import Job, JobRun
-from tests.admin import jobfuncs
 
 LIST = reverse("admin:akjob_job_changelist")
 
@@ -39,21 +38,54 @@ def test_run_now_refuses_a_disabled_job_with_a_message(admin_client, weekly_job)
     assert not JobRun.objects.exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_run_now_runs_the_job_in_process_and_records_it(
-    day_tables, admin_client, weekly_job, tmp_path, monkeypatch
+@pytest.mark.django_db
+def test_run_now_without_akjobd_says_so_and_runs_nothing_in_the_web_process(
+    admin_client, weekly_job
 ):
-    # No akjobd runs here, so run_job_now runs the job in a process forked from this one; the
-    # database must be committed (transaction=True) for that process to see it.
-    output = tmp_path / "out.txt"
-    monkeypatch.setenv(jobfuncs.OUTPUT, str(output))
+    from akjob.models import DaemonRecord
+
+    before = Job.objects.filter(pk=weekly_job.pk).values().get()
     response = act(admin_client, "run_now", weekly_job)
-    assert any("ran in this process: succeeded" in t for t in texts(response)), texts(response)
-    run = JobRun.objects.get(job=weekly_job)
-    assert run.status == JobRun.Status.SUCCEEDED
-    assert output.read_text() == "report to ops x1\n"
-    page = admin_client.get(reverse("admin:akjob_job_change", args=[weekly_job.pk]))
-    assert page.context["akjob_last_runs"] == [run]
+    assert any("no akjobd is running" in t for t in texts(response)), texts(response)
+    assert not JobRun.objects.exists() and not DaemonRecord.objects.exists()
+    assert Job.objects.filter(pk=weekly_job.pk).values().get() == before
+
+
+@pytest.mark.django_db
+def test_run_now_asks_a_live_akjobd_to_run_the_job(admin_client, weekly_job):
+    from django.utils import timezone
+
+    from akjob.models import DaemonRecord
+
+    now = timezone.now()
+    DaemonRecord.objects.create(host="h", pid=1, started=now, heartbeat=now)
+    response = act(admin_client, "run_now", weekly_job)
+    assert any("is due now; akjobd starts it" in t for t in texts(response)), texts(response)
+    job = Job.objects.get(pk=weekly_job.pk)
+    assert abs((job._next_run - now).total_seconds()) < 5
+    assert not JobRun.objects.exists()  # the daemon runs it, not the web process
+
+
+@pytest.mark.django_db
+def test_run_now_refuses_a_job_whose_run_count_limit_is_used_up(admin_client, weekly_job):
+    Job.objects.filter(pk=weekly_job.pk).update(run_count_limit=2, _run_count=2)
+    response = act(admin_client, "run_now", weekly_job)
+    assert any("used up its run count limit (2 of 2 runs)" in t for t in texts(response))
+    assert not JobRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_run_now_refuses_a_job_that_is_running(admin_client, weekly_job):
+    from django.utils import timezone
+
+    JobRun.objects.create(
+        job=weekly_job,
+        scheduled=timezone.now(),
+        status=JobRun.Status.RUNNING,
+        running_for=weekly_job.pk,
+    )
+    response = act(admin_client, "run_now", weekly_job)
+    assert any("is running now" in t for t in texts(response)), texts(response)
 
 
 @pytest.mark.django_db
@@ -74,7 +106,7 @@ def test_a_view_only_user_sees_jobs_but_gets_no_actions(viewer_client, weekly_jo
 def test_a_view_only_user_cannot_act(viewer_client, weekly_job, action, monkeypatch):
     import akjob.daemon.runnow
 
-    def refuse(job_id: int) -> str:
+    def refuse(job_id: int, **kwargs: object) -> str:
         raise AssertionError("run_job_now must not be called for a view-only user")
 
     monkeypatch.setattr(akjob.daemon.runnow, "run_job_now", refuse)

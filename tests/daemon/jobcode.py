@@ -90,3 +90,51 @@ class Bulky:
 
     def run(self, ownjob):
         return None
+
+
+class LeaveChild:
+    """Forks a child that sleeps for an hour (holding every descriptor it inherited), writes its
+    pid to ``path`` and returns: the run is over, the child is not."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, ownjob):
+        import time
+
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(3600)
+            os._exit(0)
+        with open(self.path, "w") as f:
+            f.write(str(pid))
+
+
+class ForkAndReturn:
+    """Forks and returns in both processes, each appending its pid to ``path`` first."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.returned = 0
+
+    def run(self, ownjob):
+        os.fork()
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        self.returned += 1
+
+
+class SpawnAndHang:
+    """Starts ``sleep 3600`` as a subprocess, writes its pid to ``path``, then hangs."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def run(self, ownjob):
+        import subprocess
+        import time
+
+        child = subprocess.Popen(["sleep", "3600"])
+        with open(self.path, "w") as f:
+            f.write(str(child.pid))
+        time.sleep(3600)

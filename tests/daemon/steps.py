@@ -3,9 +3,11 @@ another daemon (the hand-moved ``clock`` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from akjob.daemon import claim as claims
+from akjob.daemon import dispatcher as claims
+from akjob.daemon.loop import Daemon
+from akjob.daemon.supervisor import InlineSupervisor, Run
 from akjob.models import DaemonRecord, Job
 from tests.daemon import jobcode
 
@@ -24,3 +26,41 @@ def claimed_elsewhere(job: Job, now: datetime) -> claims.Claimed:
     last at T0 (with a 60 s lease), as if it went silent then."""
     other = DaemonRecord.objects.create(host="elsewhere", pid=1, started=T0, heartbeat=T0)
     return claims.claim(Job.objects.get(pk=job.pk), now=now, daemon=other, lease=60, pid=1)
+
+
+class Holding(InlineSupervisor):
+    """Takes runs and holds them in progress until a test ends them (:meth:`end`)."""
+
+    def __init__(self, *, size: int = 2) -> None:
+        super().__init__(size=size)
+        self.held: list[Run] = []
+
+    def free(self) -> int:
+        return self.size - len(self.held)
+
+    def start(self, claimed, pid, *, monotonic):
+        run = Run(claimed, pid=pid, deadline=None)
+        self.held.append(run)
+        return run
+
+    def end(self, run: Run, at: datetime) -> None:
+        """The run's process exits at ``at``, having succeeded."""
+        self.held.remove(run)
+        run.output.extend(b'{"status": "succeeded", "error": ""}')
+        run.ended = at
+        self.done.append(run)
+
+    def collect(self, now):
+        done, self.done = self.done, []
+        return done
+
+
+def held_run(clock, **fields) -> tuple[Daemon, Holding, Job, Run]:
+    """A daemon whose supervisor holds the one run it was handed, due at T0 + 10 s."""
+    supervisor = Holding()
+    daemon = Daemon(clock=clock, supervisor=supervisor, max_workers=2)
+    job = make(**(fields or {"run_every": timedelta(seconds=10)}))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    (run,) = supervisor.held
+    return daemon, supervisor, job, run

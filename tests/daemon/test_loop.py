@@ -7,12 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from akjob.daemon import claim as claims
-from akjob.daemon.execute import Child, InlineExecutor
-from akjob.daemon.loop import DEFER_OUTCOMES, Daemon
+from akjob.daemon import dispatcher as claims
+from akjob.daemon import store as sql
+from akjob.daemon.loop import Daemon
+from akjob.daemon.supervisor import InlineSupervisor
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.daemon import jobcode
-from tests.daemon.steps import T0, claimed_elsewhere, make
+from tests.daemon.steps import T0, Holding, claimed_elsewhere, held_run, make
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -20,7 +21,7 @@ Status = JobRun.Status
 
 @pytest.fixture
 def daemon(clock):
-    return Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
+    return Daemon(clock=clock, supervisor=InlineSupervisor(size=4), max_workers=4)
 
 
 def runs(job: Job) -> list[tuple[datetime, str]]:
@@ -152,17 +153,6 @@ def test_clock_stepping_back_does_not_rerun(daemon, clock):
     assert len(runs(job)) == 1
 
 
-def test_overlapping_occurrence_is_skipped_and_recorded(daemon, clock):
-    job = make(run_every=timedelta(seconds=60))
-    daemon.register(clock.now())  # (a starting daemon frees jobs marked running with no run)
-    Job.objects.filter(pk=job.pk).update(_job_running=True)
-    clock.set(T0 + timedelta(seconds=60))
-    daemon.run_once(clock.now())
-    assert runs(job) == [(T0 + timedelta(seconds=60), Status.SKIPPED)]
-    job.refresh_from_db()
-    assert job._run_count == 0 and job._next_run == T0 + timedelta(seconds=120)
-
-
 def test_run_count_limit_stops_scheduling(daemon, clock):
     job = make(run_every=timedelta(seconds=10), run_count_limit=2)
     for step in range(1, 5):
@@ -219,8 +209,9 @@ def test_finish_is_fenced_by_owner(clock):
     clock.set(T0 + timedelta(seconds=10))
     a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
     claimed = claims.claim(Job.objects.get(pk=job.pk), now=clock.now(), daemon=a, lease=60, pid=1)
-    assert claims.interrupt([claimed.run_id], reason="lease expired", now=clock.now()) == (1, set())
-    assert not claims.finish(claimed, daemon=a, status=Status.SUCCEEDED, error="", now=T0)
+    assert claims.interrupt([claimed.run_id], reason="lease expired", now=clock.now()) == 1
+    outcome = (claimed, Status.SUCCEEDED, "", clock.now())
+    assert claims.finish_batch([outcome], daemon=a) == []
     run = JobRun.objects.get(pk=claimed.run_id)
     assert run.status == Status.INTERRUPTED
     assert Job.objects.get(pk=job.pk)._run_count == 1
@@ -260,12 +251,12 @@ def test_a_paused_checker_does_not_reap_live_runs(daemon, clock):
 
 def test_dead_local_daemon_is_recovered_at_start(clock):
     job = make(run_every=timedelta(seconds=10))
-    dead = DaemonRecord.objects.create(host=claims.HOST, pid=2**22 + 7, started=T0, heartbeat=T0)
+    dead = DaemonRecord.objects.create(host=sql.HOST, pid=2**22 + 7, started=T0, heartbeat=T0)
     clock.set(T0 + timedelta(seconds=10))
     claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=dead, lease=60, pid=9
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=dead, lease=60, pid=2**22 + 9
     )
-    daemon = Daemon(clock=clock, executor=InlineExecutor())
+    daemon = Daemon(clock=clock, supervisor=InlineSupervisor(size=8), max_workers=8)
     daemon.run_once(clock.now())
     run = JobRun.objects.get(pk=claimed.run_id)
     assert run.status == Status.INTERRUPTED and "died" in run.error
@@ -287,14 +278,14 @@ def test_runs_are_pruned_per_job(daemon, clock, settings):
 
 
 def test_pruning_many_jobs_at_once_counts_them_in_chunks(clock, monkeypatch):
-    monkeypatch.setattr(claims, "CHUNK", 2)
+    monkeypatch.setattr(sql, "CHUNK", 2)
     jobs = [make(run_every=timedelta(seconds=10)) for _ in range(5)]
     for job in jobs:
         for k in range(1, 4):
             JobRun.objects.create(
                 job=job, scheduled=T0 + timedelta(seconds=10 * k), status=Status.SUCCEEDED
             )
-    assert claims.prune_jobs({job.pk for job in jobs}, keep=1) == 10
+    assert sql.prune_jobs({job.pk for job in jobs}, keep=1) == 10
     for job in jobs:
         assert [s for s, _ in runs(job)] == [T0 + timedelta(seconds=30)]
 
@@ -329,10 +320,10 @@ def test_edit_while_due_is_not_reverted(daemon, clock):
 def test_a_project_without_use_tz_runs_its_jobs_on_local_time(clock):
     from django.test import override_settings
 
-    from akjob.daemon import sql
+    from akjob.daemon import store as sql
 
     with override_settings(USE_TZ=False, TIME_ZONE="Europe/London"):
-        daemon = Daemon(clock=clock, executor=InlineExecutor(), max_workers=4)
+        daemon = Daemon(clock=clock, supervisor=InlineSupervisor(size=4), max_workers=4)
         job = make(run_every=timedelta(seconds=10))
         local = (T0 + timedelta(seconds=10, hours=1)).replace(tzinfo=None)  # London summer time
         once = make(dates_list=[local])  # its dates are read raw, in local time
@@ -359,7 +350,7 @@ def test_an_occurrence_that_already_has_a_record_is_not_claimed_again(clock):
         job=first, scheduled=T0 + timedelta(seconds=10), status=Status.SUCCEEDED
     )
     jobs = list(Job.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk"))
-    results = claims.claim_batch(jobs, now=clock.now(), daemon=a, lease=60, pid=1)
+    results = claims.claim_batch(jobs, now=clock.now(), daemon=a, lease=60, pids=[1, 1])
     assert [r.job_id for r in results] == [second.pk]
     assert isinstance(results[0], claims.Claimed) and results[0].run_id is not None
     assert JobRun.objects.get(pk=earlier.pk).status == Status.SUCCEEDED
@@ -367,89 +358,103 @@ def test_an_occurrence_that_already_has_a_record_is_not_claimed_again(clock):
     assert JobRun.objects.get(pk=results[0].run_id).status == Status.RUNNING
 
 
-class Holding(InlineExecutor):
-    """Takes runs and holds them unfinished; ``waiting`` says runs wait for a worker (a burst);
-    ``lost`` gives up every run it holds, as a worker killed while taking them would."""
-
-    def __init__(self) -> None:
-        self.held: list[Child] = []
-        self.burst = False
-        self.suspect: set[int] = set()
-
-    def start(self, claimed, *, monotonic):
-        child = Child(claimed, 0, None)
-        self.held.append(child)
-        return child
-
-    def poll(self, child):
-        return child.done
-
-    def waiting(self, monotonic):
-        return self.burst
-
-    def lost(self, monotonic):
-        gone, self.held, self.suspect = self.held, [], set()
-        return gone
-
-
-def held_run(clock) -> tuple[Daemon, Holding, Job, Child]:
-    """A daemon whose executor holds the one run it was handed, due at T0 + 10 s."""
-    executor = Holding()
-    daemon = Daemon(clock=clock, executor=executor, max_workers=2)
-    job = make(run_every=timedelta(seconds=10))
-    clock.set(T0 + timedelta(seconds=10))
+def test_a_job_with_a_run_in_progress_is_not_due(clock):
+    daemon, supervisor, job, run = held_run(clock)
+    assert Job.objects.get(pk=job.pk)._job_running
+    assert not Job.objects.due(T0 + timedelta(seconds=30)).filter(pk=job.pk).exists()
+    assert sql.earliest_next_run() is None  # nothing to wake for: the daemon does not spin
+    clock.set(T0 + timedelta(seconds=25))
     daemon.run_once(clock.now())
-    (child,) = executor.held
-    return daemon, executor, job, child
+    assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]  # nothing decided yet
 
 
-def test_outcomes_wait_while_runs_wait_for_a_worker_then_are_written(clock):
-    daemon, executor, job, child = held_run(clock)
-    child.done = True
-    child.output.extend(b'{"status": "succeeded", "error": ""}')
-    executor.burst = True
-    daemon.reap(clock.now())
-    assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]  # kept for a moment
-    clock.advance(DEFER_OUTCOMES / 2)
-    daemon.reap(clock.now())
+def test_occurrences_during_a_run_are_skipped_when_it_ends(clock):
+    daemon, supervisor, job, run = held_run(clock)
+    clock.set(T0 + timedelta(seconds=35))
+    supervisor.end(run, T0 + timedelta(seconds=34, microseconds=500_000))
+    daemon.run_once(clock.now())
+    assert runs(job) == [
+        (T0 + timedelta(seconds=10), Status.SUCCEEDED),
+        (T0 + timedelta(seconds=20), Status.SKIPPED),  # 20 s and 30 s came while it ran
+    ]
+    skipped = JobRun.objects.get(job=job, status=Status.SKIPPED)
+    assert skipped.missed_count == 2 and "in progress" in skipped.error
+    job.refresh_from_db()
+    assert job._run_count == 1 and job._next_run == T0 + timedelta(seconds=40)
+
+
+def test_a_run_that_ended_before_the_next_occurrence_never_skips_it(clock):
+    """The run ended 1 ms before the next occurrence, and the daemon learns it only later:
+    the occurrence still runs, since what counts is when the run ended, not when it was seen."""
+    daemon, supervisor, job, run = held_run(clock)
+    clock.set(T0 + timedelta(seconds=20, milliseconds=300))
+    supervisor.end(run, T0 + timedelta(seconds=19, milliseconds=999))
+    daemon.run_once(clock.now())
+    assert runs(job) == [
+        (T0 + timedelta(seconds=10), Status.SUCCEEDED),
+        (T0 + timedelta(seconds=20), Status.RUNNING),
+    ]
+
+
+def test_the_database_holds_a_job_to_one_run_in_progress(clock):
+    from django.db import IntegrityError, transaction
+
+    daemon, supervisor, job, run = held_run(clock)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        JobRun.objects.create(
+            job=job, scheduled=T0 + timedelta(seconds=20), status=Status.RUNNING,
+            running_for=job.pk,
+        )  # fmt: skip
+    # A claim of the same job by another daemon, behind this one's back, wins nothing.
+    other = DaemonRecord.objects.create(host="b", pid=2, started=T0, heartbeat=T0)
+    stale = Job.objects.get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(_next_run=T0 + timedelta(seconds=20))
+    stale._next_run = T0 + timedelta(seconds=20)
+    clock.set(T0 + timedelta(seconds=20))
+    assert claims.claim(stale, now=clock.now(), daemon=other, lease=60, pid=2) is None
     assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]
-    clock.advance(DEFER_OUTCOMES)
-    daemon.reap(clock.now())  # a burst does not hold outcomes back longer than that
-    assert runs(job) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
-
-
-def test_a_run_lost_with_its_worker_is_recorded_interrupted(clock):
-    daemon, executor, job, child = held_run(clock)
-    executor.suspect = {child.claimed.run_id}
-    daemon.heartbeat(clock.now())
-    daemon.reap(clock.now())
-    (run,) = JobRun.objects.filter(job=job)
-    assert run.status == Status.INTERRUPTED
-    assert "worker process ended as it took the run" in run.error
-    assert not daemon.children
-    assert not Job.objects.get(pk=job.pk)._job_running
 
 
 def test_a_dispatch_out_of_room_says_more_may_be_due(clock):
-    daemon = Daemon(clock=clock, executor=Holding(), max_workers=1)  # room for 4 runs
+    daemon = Daemon(clock=clock, supervisor=Holding(size=4), max_workers=4)
     for _ in range(3):
         make(run_every=timedelta(seconds=10))
     clock.set(T0 + timedelta(seconds=10))
     daemon.register(clock.now())
     assert daemon.dispatch(clock.now()) == 3
-    assert not daemon.backlog  # everything due was claimed: a burst may be slept through
+    assert not daemon.backlog  # everything due was claimed
     for _ in range(3):
         make(run_every=timedelta(seconds=5))
     clock.set(T0 + timedelta(seconds=15))
     assert daemon.dispatch(clock.now()) == 1  # the room left
-    assert daemon.backlog  # the daemon must wake when runs end, to claim the rest
+    assert daemon.backlog  # the daemon must claim the rest as runs end
 
 
-def test_a_stopping_daemon_writes_outcomes_at_once_even_in_a_burst(clock):
-    daemon, executor, job, child = held_run(clock)
-    child.done = True
-    child.output.extend(b'{"status": "succeeded", "error": ""}')
-    executor.burst = True
-    daemon.request_stop()
-    daemon.reap(clock.now())
-    assert runs(job) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
+def test_a_bad_row_is_recorded_and_the_loop_goes_on(daemon, clock, monkeypatch):
+    bad = make(run_every=timedelta(seconds=10))
+    good = make(run_every=timedelta(seconds=10))
+    real = claims.decide
+
+    def decide(job, *, now):
+        if job.pk == bad.pk:
+            raise ValueError("a row no schedule can be made of")
+        return real(job, now=now)
+
+    monkeypatch.setattr(claims, "decide", decide)
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=bad)
+    assert run.status == Status.FAILED and "could not decide" in run.error
+    assert Job.objects.get(pk=bad.pk)._next_run is None
+    assert runs(good) == [(T0 + timedelta(seconds=10), Status.SUCCEEDED)]
+
+
+def test_a_one_second_job_after_a_30_day_outage_is_counted_not_walked(daemon, clock):
+    job = make(run_every=timedelta(seconds=1))
+    clock.set(T0 + timedelta(days=30, milliseconds=500))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    # Every second of the 30 days came due; they coalesce into the one run of the first.
+    assert (run.scheduled, run.status) == (T0 + timedelta(seconds=1), Status.SUCCEEDED)
+    assert run.missed_count == 30 * 86400 - 1
+    assert Job.objects.get(pk=job.pk)._next_run == T0 + timedelta(days=30, seconds=1)

@@ -4,18 +4,20 @@ its occurrence. (Real daemons on real servers: tests/multidb.)"""
 
 from __future__ import annotations
 
+import signal
 import time
 from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
 
-from akjob.daemon import claim as claims
-from akjob.daemon.execute import InlineExecutor, run_code
+from akjob.daemon import dispatcher as claims
 from akjob.daemon.loop import Daemon
-from akjob.models import DaemonRecord, Job, JobRun
+from akjob.daemon.runner import run_code
+from akjob.daemon.supervisor import InlineSupervisor
+from akjob.models import Job, JobRun
 from tests.daemon import jobcode
-from tests.daemon.steps import T0, claimed_elsewhere, make
+from tests.daemon.steps import T0, claimed_elsewhere, held_run, make
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -23,7 +25,7 @@ Status = JobRun.Status
 
 @pytest.fixture
 def daemon(clock):
-    return Daemon(clock=clock, executor=InlineExecutor(), max_workers=2)
+    return Daemon(clock=clock, supervisor=InlineSupervisor(size=2), max_workers=2)
 
 
 def test_job_code_knows_its_run(daemon, clock):
@@ -63,25 +65,25 @@ def test_outcomes_are_kept_through_a_database_error(daemon, clock, monkeypatch):
     assert Job.objects.get(pk=job.pk)._run_count == 1
 
 
-def test_queued_runs_taken_meanwhile_are_not_started(daemon, clock):
-    job = make(run_every=timedelta(seconds=10))
-    daemon.run_once(clock.now())  # registers
-    clock.set(T0 + timedelta(seconds=10))
-    claimed = claims.claim(
-        Job.objects.get(pk=job.pk), now=clock.now(), daemon=daemon.record, lease=60, pid=1
+def test_a_run_taken_meanwhile_is_killed_and_its_outcome_dropped(clock, monkeypatch):
+    from akjob.daemon import loop
+
+    killed = []
+    monkeypatch.setattr(loop, "kill_group", lambda pgid, sig: killed.append((pgid, sig)))
+    daemon, supervisor, job, run = held_run(clock)
+    run.pid = 4242  # as if in a process of its own
+    # Paused past its lease, this daemon's run was declared dead by another one.
+    claims.interrupt(
+        [run.claimed.run_id], reason="its akjobd stopped heartbeating", now=clock.now()
     )
-    daemon.queue.append(claimed)  # claimed, waiting for a worker ...
-    claims.interrupt([claimed.run_id], reason="its akjobd stopped heartbeating", now=clock.now())
-    clock.advance(daemon.heartbeat_every)  # ... when the daemon wakes from a pause
+    clock.advance(daemon.heartbeat_every)
     daemon.run_once(clock.now())
-    assert not daemon.queue
-    # The taken occurrence stays interrupted and never runs; the next one runs as usual.
-    runs = [(r.scheduled, r.status) for r in JobRun.objects.filter(job=job).order_by("scheduled")]
-    assert runs == [
-        (T0 + timedelta(seconds=10), Status.INTERRUPTED),
-        (T0 + timedelta(seconds=20), Status.SUCCEEDED),
-    ]
-    assert Job.objects.get(pk=job.pk).job_code_object.count == 1
+    assert killed == [(4242, signal.SIGKILL)]  # it must not go on beside the next run
+    supervisor.end(run, clock.now())
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(pk=run.claimed.run_id).status == Status.INTERRUPTED
+    # The next occurrence runs as usual.
+    assert [r.claimed.scheduled for r in daemon.children.values()] == [T0 + timedelta(seconds=20)]
 
 
 def test_no_one_is_declared_dead_right_after_an_outage(daemon, clock):
@@ -103,7 +105,7 @@ def test_no_one_is_declared_dead_right_after_an_outage(daemon, clock):
 def test_the_daemon_gives_up_lock_waits_after_a_heartbeat():
     from django.db import connection
 
-    from akjob.daemon import sql
+    from akjob.daemon import store as sql
 
     queries = {
         "postgresql": ("SHOW lock_timeout", "RESET lock_timeout"),
@@ -173,7 +175,7 @@ def row_holder():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_dead_run_is_declared_even_while_its_job_row_is_held(daemon, clock, row_holder):
-    job = make(dates_list=[T0 + timedelta(seconds=10)])
+    job = make(run_every=timedelta(seconds=10))
     daemon.register(clock.now())
     clock.set(T0 + timedelta(seconds=10))
     claimed = claimed_elsewhere(job, clock.now())
@@ -182,41 +184,14 @@ def test_a_dead_run_is_declared_even_while_its_job_row_is_held(daemon, clock, ro
     daemon.run_once(clock.now())
     run = JobRun.objects.get(pk=claimed.run_id)
     assert run.status == Status.INTERRUPTED and "heartbeat" in run.error
-    assert Job.objects.get(pk=job.pk)._job_running is True  # its row is still held
-    assert daemon.unfreed == {job.pk}
+    assert not Job.objects.get(pk=job.pk)._job_running  # the record says so: nothing to free
     row_holder.release()
-    clock.advance(daemon.heartbeat_every)
-    daemon.run_once(clock.now())
-    assert Job.objects.get(pk=job.pk)._job_running is False
-    assert daemon.unfreed == set()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_free_jobs_leaves_a_job_whose_run_is_in_progress(clock):
-    job = make(run_every=timedelta(seconds=10))
-    clock.set(T0 + timedelta(seconds=10))
-    a = DaemonRecord.objects.create(host="a", pid=1, started=T0, heartbeat=T0)
-    claims.claim(Job.objects.get(pk=job.pk), now=clock.now(), daemon=a, lease=60, pid=1)
-    assert claims.orphaned_jobs() == set()
-    assert claims.free_jobs({job.pk}) == {job.pk}  # settled: nothing to free
-    assert Job.objects.get(pk=job.pk)._job_running is True
-
-
-def test_a_starting_daemon_frees_jobs_left_marked_running(daemon, clock, monkeypatch):
-    monkeypatch.setattr(claims, "CHUNK", 2)  # a few at a time, as with very many
-    jobs = [make(run_every=timedelta(seconds=10)) for _ in range(5)]
-    ids = {job.pk for job in jobs}
-    Job.objects.filter(pk__in=ids).update(_job_running=True)  # e.g. restored from a backup
-    assert claims.orphaned_jobs() == ids
-    daemon.run_once(clock.now())  # registering frees them
-    assert not Job.objects.filter(pk__in=ids, _job_running=True).exists()
-    assert daemon.unfreed == set()
 
 
 def test_the_server_ends_a_transaction_left_idle_for_a_lease():
     from django.db import connection
 
-    from akjob.daemon import sql
+    from akjob.daemon import store as sql
 
     queries = {
         "postgresql": (
@@ -242,32 +217,3 @@ def test_the_server_ends_a_transaction_left_idle_for_a_lease():
     finally:
         with connection.cursor() as cursor:
             cursor.execute(reset)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_connection_broken_between_runs_is_replaced_before_the_next():
-    from django.db import connection, connections
-
-    from akjob.daemon.execute import fresh_connections
-
-    queries = {
-        "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend(%s)"),
-        "mysql": ("SELECT CONNECTION_ID()", "KILL %s"),
-    }
-    if connection.vendor not in queries:
-        pytest.skip("an SQLite connection does not break")
-    whoami, kill = queries[connection.vendor]
-    with connection.cursor() as cursor:  # a worker's connection, kept from its last run
-        cursor.execute(whoami)
-        (backend,) = cursor.fetchone()
-    connection.close_at = None  # kept for good, as with CONN_MAX_AGE = None
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:  # the server ends it (a restart, an admin)
-            cursor.execute(kill, [backend])
-    finally:
-        other.close()
-    fresh_connections()
-    with connection.cursor() as cursor:  # the job's first query
-        cursor.execute(whoami)
-        assert cursor.fetchone()[0] != backend

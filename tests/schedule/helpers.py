@@ -27,6 +27,21 @@ EVERY_DAY = frozenset(range(1, 8))
 MON_FRI = frozenset(range(2, 7))
 
 
+def offset_changes(zone: tzinfo, step: timedelta = timedelta(minutes=15)) -> list[datetime]:
+    """The instants, 2026–2029, at which ``zone`` changes its offset, found ``step`` by ``step``
+    (exact where the changes fall on a multiple of ``step`` in UTC, as they all do at 15 min)."""
+    found = []
+    instant = datetime(2026, 1, 1, tzinfo=UTC)
+    offset = instant.astimezone(zone).utcoffset()
+    while instant.year < 2030:
+        instant += step
+        now_offset = instant.astimezone(zone).utcoffset()
+        if now_offset != offset:
+            found.append(instant)
+            offset = now_offset
+    return found
+
+
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Daylight saving time (SPEC S3; reliability cases 1–5), with exact UTC instants.
+"""Daylight saving time (docs/schedule.md, rules 1–5), with exact UTC instants.
 
 America/Denver 2027: spring forward 2027-03-14 02:00 MST → 03:00 MDT (09:00 UTC); fall back
 2027-11-07 02:00 MDT → 01:00 MST (08:00 UTC), so 01:00–01:59 happens twice.

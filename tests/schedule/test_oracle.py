@@ -1,9 +1,10 @@
-"""upcoming() against a brute-force oracle written straight from SPEC S3.
+"""upcoming() against a brute-force oracle written straight from docs/schedule.md.
 
 The oracle shares no code with the engine: it lists every candidate of every source over a bounded
 horizon (interval grid points; each local day's fixed time through zoneinfo, with the gap and fold
-rule; cron through cronsim; the dates), keeps those an `allowed()` predicate of the limits accepts,
-and sorts them. Hypothesis draws schedules, zones and starting points, many near DST changes.
+rule; cron minute by minute, tests/schedule/cron_oracle.py; the dates), keeps those an `allowed()`
+predicate of the limits accepts, and sorts them. Hypothesis draws schedules, zones and starting
+points, many near DST changes. The same oracle checks count_between().
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 
-from cronsim import CronSim
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,11 +23,13 @@ from akjob.schedule import (
     MonthlySource,
     Schedule,
     WeeklySource,
+    count_between,
     upcoming,
 )
-from tests.schedule.helpers import DENVER, EAST, LONDON, LORD_HOWE, WEST
+from tests.schedule.cron_oracle import cron_runs, local_days, wall_clock
+from tests.schedule.helpers import CHATHAM, DENVER, EAST, LONDON, LORD_HOWE, WEST, offset_changes
 
-IANA = [DENVER, LONDON, LORD_HOWE]
+IANA = [DENVER, LONDON, LORD_HOWE, CHATHAM]
 FIXED = [UTC, WEST, EAST, timezone(timedelta(hours=1))]
 HORIZON = timedelta(days=21)
 COUNT = 5
@@ -41,25 +43,16 @@ CRONS = [
     "0 0 29 2 *",
     "*/30 1 * * *",
     "0 12 1,15 * *",
+    "42 * * * *",
+    "*/15 16-23 * * *",
+    "* 3 * * *",
+    "30 6 * * 1-5",
+    "0 0 1,15 * 5",
+    "0 12 L * *",
 ]
 
 
-def _changes() -> list[datetime]:
-    """Instants (to the hour) where one of the IANA zones changes its offset, 2026–2029."""
-    found = []
-    for zone in IANA:
-        instant = datetime(2026, 1, 1, tzinfo=UTC)
-        offset = instant.astimezone(zone).utcoffset()
-        while instant.year < 2030:
-            instant += timedelta(hours=1)
-            now_offset = instant.astimezone(zone).utcoffset()
-            if now_offset != offset:
-                found.append(instant)
-                offset = now_offset
-    return found
-
-
-CHANGES = _changes()
+CHANGES = [change for zone in IANA for change in offset_changes(zone)]
 
 
 @dataclass
@@ -101,25 +94,6 @@ class Plan:
 # --- the oracle --------------------------------------------------------------------------
 
 
-def wall_clock(day: date, at: time, tz: tzinfo) -> datetime:
-    """SPEC S3: a skipped wall-clock time runs at the first instant after the gap; a repeated
-    one runs at its first occurrence."""
-    naive = datetime.combine(day, at)
-    first = naive.replace(tzinfo=tz, fold=0)
-    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == naive:
-        return first.astimezone(UTC)
-    instant = naive.replace(tzinfo=tz, fold=1).astimezone(UTC).replace(second=0)
-    while instant.astimezone(tz).replace(tzinfo=None) < naive:
-        instant += timedelta(minutes=1)
-    return instant
-
-
-def local_days(start: datetime, end: datetime, tz: tzinfo) -> list[date]:
-    first = start.astimezone(tz).date() - timedelta(days=2)
-    last = end.astimezone(tz).date() + timedelta(days=1)
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
-
-
 def candidates(plan: Plan, start: datetime, end: datetime) -> set[datetime]:
     found = {d.astimezone(UTC).replace(microsecond=0) for d in plan.dates}
     for local_anchor, step in plan.intervals:
@@ -137,10 +111,7 @@ def candidates(plan: Plan, start: datetime, end: datetime) -> set[datetime]:
             if d.isoweekday() % 7 + 1 in days
         }
     for expr, tz in plan.crons:
-        for run in CronSim(expr, start.astimezone(tz)):
-            if run > end:
-                break
-            found.add(run.astimezone(UTC))
+        found.update(cron_runs(expr, tz, start, end))
     return found
 
 
@@ -163,10 +134,10 @@ def allowed(plan: Plan, instant: datetime) -> bool:
     return True
 
 
-def oracle(plan: Plan, after: datetime, end: datetime, count: int) -> list[datetime]:
-    """The first ``count`` run times in (after, end]."""
+def oracle(plan: Plan, after: datetime, end: datetime, count: int | None) -> list[datetime]:
+    """The first ``count`` run times in (after, end] (None: all of them)."""
     if plan.remaining is not None:
-        count = min(count, plan.remaining)
+        count = plan.remaining if count is None else min(count, plan.remaining)
     runs: list[datetime] = []
     for run in sorted(c for c in candidates(plan, after, end) if after < c <= end):
         if len(runs) == count:
@@ -268,3 +239,20 @@ def test_upcoming_matches_the_oracle(case: tuple[Plan, datetime]) -> None:
     expected = oracle(plan, after, end, COUNT)
     # The engine may find runs past the oracle's horizon; up to there, both agree exactly.
     assert [run for run in got if run <= end] == expected
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(cases(), st.integers(0, 21 * 86400))
+def test_count_between_matches_the_oracle(case: tuple[Plan, datetime], span: int) -> None:
+    """count_between() over [start, end] is the number of run times the oracle lists there."""
+    plan, after = case
+    start = after.astimezone(UTC).replace(microsecond=0)
+    end = start + timedelta(seconds=span)
+    expected = oracle(plan, start - timedelta(seconds=1), end, None)
+    assert count_between(plan.schedule(), start=start, end=end) == len(expected)

@@ -1,0 +1,296 @@
+"""The dispatcher: due jobs become claimed runs, ended runs become records.
+
+An occurrence is (job, scheduled time). A daemon claims one with a compare-and-set on the job row
+(``_next_run`` still equal to the occurrence) and a ``JobRun`` row that is unique per occurrence
+and, while it runs, unique per job: exactly one daemon wins, and a job has one run at a time, on
+every database. Where the database can (PostgreSQL, MySQL 8, MariaDB 10.6+), the job rows are
+locked ``SKIP LOCKED`` first, so several daemons take different due jobs rather than queueing for
+the same rows. Every later write about the run is fenced by the run's owner and state, so a
+daemon that was paused past its lease and whose run was meanwhile declared interrupted cannot
+count it twice.
+
+A job with a run in progress is not due. Whether one of its occurrences overlapped that run is
+decided when the run has ended, from the recorded end (see :func:`settle`): an occurrence that
+came while the run was in progress is recorded skipped, whatever the timing of the daemons.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from akjob import daysets
+from akjob import schedule as engine
+from akjob.daemon import store
+from akjob.jobschedule import build
+from akjob.models import DaemonRecord, Job, JobRun, last_grid_point
+from akjob.timeutil import to_aware, to_db
+
+log = logging.getLogger("akjob.daemon")
+
+Status = JobRun.Status
+MISSED_COUNT_CAP = 2**31 - 1  # what a run record can hold
+ERROR_TAIL = 8000
+JUST_BEFORE = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A run this daemon owns and must execute (``job`` is the row as claimed; ``lease_until``
+    its lease as this daemon last wrote it: past that, other daemons may declare it dead, so
+    it must not start any more; ``pid`` the process it was claimed for)."""
+
+    run_id: int
+    job_id: int
+    scheduled: datetime
+    timeout: float | None
+    job: Job | None = field(default=None, compare=False, repr=False)
+    lease_until: datetime | None = field(default=None, compare=False)
+    pid: int | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a due occurrence: ``run``, ``miss`` (too late) or ``refuse`` (the job's
+    row cannot be decided on: recorded failed, and the job not scheduled until saved again)."""
+
+    action: str
+    scheduled: datetime
+    next_run: datetime | None
+    missed: int
+    interval_anchor: datetime | None
+
+
+def decide(job: Job, *, now: datetime) -> Decision:
+    """Pure decision for a due job (``_next_run <= now``, no run in progress)."""
+    scheduled = to_aware(job._next_run)
+    sched = build(job, now=now)
+    coalesced = occurrences_until(sched, scheduled, now)
+    anchor = _anchor(job, scheduled)
+    if job.misfire_grace is not None and now - scheduled > job.misfire_grace:
+        action = "miss"
+    else:
+        action = "run"
+        if sched.remaining is not None:
+            sched = replace(sched, remaining=sched.remaining - 1)
+    return Decision(action, scheduled, engine.next_after(sched, after=now), coalesced, anchor)
+
+
+def _anchor(job: Job, scheduled: datetime) -> datetime | None:
+    if job.run_every is not None and job._last_interval is not None:
+        return last_grid_point(to_aware(job._last_interval), job.run_every, scheduled)
+    return None
+
+
+def occurrences_until(sched: engine.Schedule, scheduled: datetime, now: datetime) -> int:
+    """How many occurrences fall in [scheduled, now], the due one (``scheduled``) included:
+    counted, not walked, so a long outage costs no more than a short one (see docs/schedule.md)."""
+    after = scheduled.replace(microsecond=0) + timedelta(seconds=1)
+    free = replace(sched, remaining=None)
+    return 1 + engine.count_between(free, start=after, end=now, cap=MISSED_COUNT_CAP - 1)
+
+
+def claim(
+    job: Job, *, now: datetime, daemon: DaemonRecord, lease: float, pid: int
+) -> Claimed | JobRun | None:
+    """Act on one due job: see :func:`claim_batch`."""
+    result = claim_batch([job], now=now, daemon=daemon, lease=lease, pids=[pid])
+    return result[0] if result else None
+
+
+def claim_batch(
+    jobs: list[Job],
+    *,
+    now: datetime,
+    daemon: DaemonRecord,
+    lease: float,
+    pids: list[int],
+    locked: bool = False,
+) -> list[Claimed | JobRun]:
+    """Act on due jobs, in one transaction. Returns a Claimed run to execute, or the missed
+    record, for each job this daemon won; jobs another daemon (or an edit) got first are left
+    out. Each run is claimed for one of ``pids`` (the processes ready for runs), recorded in its
+    record so that the run's processes can be found again whatever happens to this daemon;
+    jobs beyond them stay due.
+
+    ``locked``: the caller's transaction already holds the jobs' rows (read ``FOR UPDATE``);
+    otherwise the rows no other transaction holds are locked first and the others left out.
+
+    A job due a moment from now may be claimed ahead of time (the daemon's look-ahead): it is then
+    treated exactly as if claimed at its scheduled time, and its run waits for that time.
+    """
+    if not jobs:
+        return []
+    won: list[tuple[Job, Decision, JobRun]] = []
+    with transaction.atomic(savepoint=False):
+        free = {job.pk for job in jobs} if locked else store.lock_jobs([job.pk for job in jobs])
+        planned, left = [], list(pids)
+        for job in jobs:
+            if job.pk not in free:
+                continue  # another daemon is at this row right now: its claim, not ours
+            if job.deleteme:  # set by another process since the last run
+                log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
+                job.delete()
+                continue
+            at = max(now, to_aware(job._next_run))
+            try:
+                decision = decide(job, now=at)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the daemon
+                log.exception("job %s: its occurrence could not be decided", job.pk)
+                decision = Decision("refuse", to_aware(job._next_run), None, 1, None)
+                record = _record(job, decision, at, daemon, lease, None)
+                record.error = f"akjobd could not decide this occurrence: {exc!r}"
+                planned.append((job, decision, record))
+                continue
+            if decision.action == "run" and not left:
+                continue  # no process for it now: it stays due
+            pid = left.pop(0) if decision.action == "run" else None
+            planned.append((job, decision, _record(job, decision, at, daemon, lease, pid)))
+
+        def write(batch: list[tuple[Job, Decision, JobRun]]) -> Callable[[], None]:
+            def go() -> None:
+                won.clear()
+                for job, decision, run in batch:
+                    claim_at = to_aware(run.started) if decision.action == "run" else None
+                    anchor = decision.interval_anchor
+                    if store.cas_job(
+                        job, next_run=decision.next_run, anchor=anchor, claim_at=claim_at
+                    ):
+                        won.append((job, decision, run))
+                store.insert_claims([run for _, _, run in won])
+
+            return go
+
+        if not store.in_savepoint(write(planned)):
+            # A record broke a constraint (its occurrence was recorded, or its job has a run in
+            # progress, behind this daemon's back): each job on its own, the others still won.
+            kept = []
+            for item in planned:
+                item[2].pk = None
+                if store.in_savepoint(write([item])):
+                    kept += won
+                else:
+                    log.warning("job %s: occurrence already taken", item[0].pk)
+            won[:] = kept
+    return [_result(job, decision, run) for job, decision, run in won if run.pk is not None]
+
+
+def _result(job: Job, decision: Decision, run: JobRun) -> Claimed | JobRun:
+    if decision.action != "run":
+        log.info("job %s occurrence %s %s: %s", job.pk, run.scheduled, run.status, run.error)
+        return run
+    _mirror_claim(job, decision, to_aware(run.started))
+    timeout = job.timeout.total_seconds() if job.timeout else None
+    lease_until = to_aware(run.lease_until)
+    return Claimed(run.pk, job.pk, decision.scheduled, timeout, job, lease_until, run.pid or 0)
+
+
+def _record(
+    job: Job, decision: Decision, at: datetime, daemon: DaemonRecord, lease: float, pid: int | None
+) -> JobRun:
+    run = JobRun(
+        job_id=job.pk,
+        job_name=job.name,
+        scheduled=to_db(decision.scheduled),
+        host=store.HOST,
+        daemon=daemon,
+    )
+    if decision.action == "run":
+        run.status, run.started, run.pid = Status.RUNNING, to_db(at), pid or None
+        run.running_for = job.pk
+        run.lease_until = to_db(at + timedelta(seconds=lease))
+        run.missed_count = max(decision.missed - 1, 0)
+    elif decision.action == "refuse":
+        run.status, run.finished = Status.FAILED, to_db(at)
+    else:
+        run.status = Status.MISSED
+        run.finished = to_db(at)
+        run.missed_count = decision.missed
+        late = (at - decision.scheduled).total_seconds()
+        run.error = (
+            f"{decision.missed} occurrence(s) missed: {late:.0f} s late, "
+            f"misfire_grace is {job.misfire_grace.total_seconds():.0f} s"
+        )
+    return run
+
+
+def _mirror_claim(job: Job, decision: Decision, now: datetime) -> None:
+    """Make the in-memory job match the row the claim wrote, so it can be handed to the run."""
+    job._next_run = to_db(decision.next_run)
+    job._run_count = (job._run_count or 0) + 1
+    job._last_run = to_db(now)
+    if decision.interval_anchor is not None:
+        job._last_interval = to_db(decision.interval_anchor)
+    job._remember_loaded()
+
+
+# -- ended runs ------------------------------------------------------------------------------
+
+
+def finish_batch(
+    outcomes: list[tuple[Claimed, str, str, datetime]], *, daemon: DaemonRecord
+) -> list[int]:
+    """Record outcomes (status, error, the time the run's process ended) of runs this daemon
+    owns, in one transaction, and settle the occurrences they overlapped. A run this daemon no
+    longer owns (its lease ran out and another daemon declared it interrupted) is left alone:
+    the write is fenced by owner and state. Returns the ids of the runs recorded."""
+    done, ends = [], {}
+    with transaction.atomic():
+        for claimed, status, error, ended in outcomes:
+            if store.finish_run(
+                claimed.run_id, daemon.pk, status=status, error=error[-ERROR_TAIL:], now=ended
+            ):
+                done.append(claimed.run_id)
+                ends[claimed.job_id] = ended
+            else:
+                log.warning("run %s was taken from this daemon; its outcome dropped", claimed)
+        settle(ends)
+    return done
+
+
+def interrupt(run_ids: list[int], *, reason: str, now: datetime) -> int:
+    """Record runs interrupted (counted as runs) and settle what they overlapped."""
+    ends = store.mark_interrupted(run_ids, reason=reason, now=now)
+    with transaction.atomic():
+        settle(ends)
+    return len(ends)
+
+
+def settle(ends: dict[int, datetime]) -> int:
+    """For jobs whose run just ended (at the time given), record the occurrences that came
+    while it was in progress as one skipped record, and move the job to its first occurrence
+    at or after the end. Only jobs overdue at their run's end are touched: usually none."""
+    if not ends:
+        return 0
+    jobs = store.jobs_overdue_at(ends)
+    daysets.load_saved(jobs)
+    settled = 0
+    for job in jobs:
+        end = ends[job.pk]
+        scheduled = to_aware(job._next_run)
+        sched = build(job, now=end)
+        count = occurrences_until(sched, scheduled, end - JUST_BEFORE)
+        nxt = engine.next_after(sched, after=end - JUST_BEFORE)
+        run = JobRun(
+            job_id=job.pk,
+            job_name=job.name,
+            scheduled=to_db(scheduled),
+            status=Status.SKIPPED,
+            finished=to_db(end),
+            missed_count=count,
+            error="the previous run was still in progress",
+            host=store.HOST,
+        )
+
+        def write(job: Job = job, nxt: datetime | None = nxt, run: JobRun = run) -> None:
+            if store.cas_job(job, next_run=nxt, anchor=_anchor(job, to_aware(job._next_run))):
+                store.insert_claims([run])
+
+        if store.in_savepoint(write) and run.pk is not None:
+            settled += 1
+            log.info("job %s: %d occurrence(s) skipped: its run was in progress", job.pk, count)
+    return settled

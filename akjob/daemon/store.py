@@ -1,0 +1,353 @@
+"""The store: every statement akjobd sends to the database, and nothing else.
+
+The other parts of the daemon decide (dispatcher), run processes (supervisor) and keep track of
+other daemons (membership); what they read and write goes through here.
+
+Claiming and finishing runs happens hundreds of times a second at peak, and every wake-up asks
+for the earliest next run; building those statements through the ORM costs more than executing
+them (measured in docs/benchmarks.md), so the compare-and-set UPDATEs, the earliest-next-run
+query and the multi-row INSERT of run records are written once as SQL, on every supported
+database. Values go to the driver as the ORM would send them (datetimes through the backend's
+adapter) and come back as the ORM would return them. The rest uses the ORM.
+
+"Running" is a run record: a run in progress has ``running_for`` set to its job's id, unique in
+the database, so a job has at most one run in progress whatever happens to a daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone as dj_timezone
+
+from akjob.conf import akjob_settings
+from akjob.daysets import chunks, from_db
+from akjob.models import DaemonRecord, Job, JobRun
+from akjob.timeutil import to_aware, to_db
+
+Status = JobRun.Status
+HOST = socket.gethostname()
+CHUNK = 500  # job ids per statement when many are at hand (SQLite limits a statement's parameters)
+
+
+def _q(model: type, name: str) -> str:
+    return connection.ops.quote_name(model._meta.get_field(name).column)
+
+
+def _dt(value: datetime | None) -> object:
+    """A datetime as the database driver takes it for a DateTimeField."""
+    if value is not None and not settings.USE_TZ and dj_timezone.is_aware(value):
+        value = to_db(value)
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+@cache
+def _statements(vendor: str) -> dict[str, str]:
+    job = connection.ops.quote_name(Job._meta.db_table)
+    run = connection.ops.quote_name(JobRun._meta.db_table)
+    nxt = _q(Job, "_next_run")
+    count, last, anchor = _q(Job, "_run_count"), _q(Job, "_last_run"), _q(Job, "_last_interval")
+    jid = _q(Job, "id")
+    guard = f"WHERE {jid} = %s AND {nxt} = %s"
+    in_progress = f"SELECT 1 FROM {run} WHERE {_q(JobRun, 'running_for')} = {job}.{jid}"
+    return {
+        "claim": (
+            f"UPDATE {job} SET {nxt} = %s, {count} = {count} + 1, {last} = %s, "
+            f"{anchor} = COALESCE(%s, {anchor}) {guard}"
+        ),
+        "advance": f"UPDATE {job} SET {nxt} = %s, {anchor} = COALESCE(%s, {anchor}) {guard}",
+        "earliest": (
+            f"SELECT {nxt} FROM {job} WHERE {_q(Job, 'job_enabled')} = %s AND {nxt} IS NOT NULL "
+            f"AND NOT EXISTS ({in_progress}) ORDER BY {nxt} LIMIT 1"
+        ),
+        "finish": (
+            f"UPDATE {run} SET {_q(JobRun, 'status')} = %s, {_q(JobRun, 'error')} = %s, "
+            f"{_q(JobRun, 'finished')} = %s, {_q(JobRun, 'lease_until')} = NULL, "
+            f"{_q(JobRun, 'running_for')} = NULL "
+            f"WHERE {_q(JobRun, 'id')} = %s AND {_q(JobRun, 'daemon')} = %s "
+            f"AND {_q(JobRun, 'status')} = %s"
+        ),
+    }
+
+
+def _execute(name: str, params: list[object]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)[name], params)
+        return cursor.rowcount
+
+
+def cas_job(
+    job: Job,
+    *,
+    next_run: datetime | None,
+    anchor: datetime | None,
+    claim_at: datetime | None = None,
+) -> bool:
+    """Move the job from the occurrence it was loaded with to ``next_run``; with ``claim_at``,
+    also count the run. True if this call won the row."""
+    guard = [job.pk, _dt(job._next_run)]
+    values = [_dt(next_run)]
+    if claim_at is not None:
+        values.append(_dt(claim_at))
+    values.append(_dt(anchor))
+    return _execute("claim" if claim_at is not None else "advance", values + guard) == 1
+
+
+def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: datetime) -> bool:
+    """Record a run's outcome if ``daemon_id`` still owns it and it is still running; the job
+    is then free for its next run."""
+    params = [status, error, _dt(now), run_id, daemon_id]
+    return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
+
+
+def earliest_next_run() -> datetime | None:
+    """The earliest next run time of the enabled jobs with no run in progress (aware, UTC), or
+    None: what the daemon asks at every wake-up, served by the index on the next run time."""
+    with connection.cursor() as cursor:
+        cursor.execute(_statements(connection.vendor)["earliest"], [True])
+        row = cursor.fetchone()
+    return None if row is None else to_aware(from_db(row[0]))
+
+
+def insert_runs(runs: list[JobRun]) -> None:
+    """Insert run records, a few hundred rows per statement, and set their ids where the database
+    returns them (PostgreSQL, SQLite, MariaDB; elsewhere they stay None for the caller to look
+    up). A duplicate occurrence raises IntegrityError, as ``bulk_create`` would."""
+    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    returning = connection.features.can_return_rows_from_bulk_insert
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    pk = connection.ops.quote_name(JobRun._meta.pk.column)
+    with connection.cursor() as cursor:
+        for chunk in chunks(runs, per_item=len(fields)):
+            params = [_column_value(f, run) for run in chunk for f in fields]
+            statement = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"
+            if returning:
+                statement += f" RETURNING {pk}"
+            cursor.execute(statement, params)
+            if returning:
+                for run, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
+                    run.pk = pk_value
+                    run._state.adding = False
+
+
+def _column_value(field: Any, run: JobRun) -> object:
+    value = getattr(run, field.attname)
+    if value is None:
+        return None
+    if field.get_internal_type() == "DateTimeField":
+        return _dt(value)
+    return str(value) if isinstance(value, str) else value  # a TextChoices member as text
+
+
+def can_skip_locked() -> bool:
+    """Whether the database can skip rows locked by others (PostgreSQL, MySQL 8, MariaDB 10.6+)."""
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def lock_jobs(ids: list[int]) -> set[int]:
+    """Lock, for the current transaction, the job rows no one else holds, and return their ids.
+
+    Rows another daemon is claiming or finishing at this moment are skipped, not waited for
+    (``SKIP LOCKED``): daemons claiming the same due jobs take different ones instead of queueing
+    behind each other, and one stopped in the middle of a transaction (SIGSTOP) holds up no one.
+    Where the database cannot skip locked rows (SQLite, MariaDB before 10.6) every id is returned
+    and the compare-and-set that follows waits its turn.
+    """
+    if not ids or not can_skip_locked():
+        return set(ids)
+    rows = Job.objects.filter(pk__in=ids).order_by("pk").select_for_update(skip_locked=True)
+    return set(rows.values_list("pk", flat=True))
+
+
+def limit_lock_waits(conn: Any, seconds: float, *, idle: float | None = None) -> None:
+    """Make a statement on ``conn`` give up (with a database error) after waiting ``seconds`` for
+    a row lock, instead of the server's default (PostgreSQL: forever; InnoDB: 50 s).
+
+    With ``idle``, also have the server end the session when it sits inside an open transaction
+    for that long (PostgreSQL, MariaDB): a daemon paused mid-transaction (SIGSTOP, a frozen
+    virtual machine) then loses its transaction, and the rows it had locked are free again, once
+    its lease is over instead of whenever it resumes. MySQL has no such setting."""
+    statements = []
+    if conn.vendor == "postgresql":
+        statements.append(f"SET lock_timeout = {max(int(seconds * 1000), 1)}")
+        if idle is not None:
+            statements.append(f"SET idle_in_transaction_session_timeout = {int(idle * 1000)}")
+    elif conn.vendor == "mysql":
+        statements.append(f"SET SESSION innodb_lock_wait_timeout = {max(round(seconds), 1)}")
+        if idle is not None and conn.mysql_is_mariadb:
+            statements.append(f"SET SESSION idle_transaction_timeout = {max(round(idle), 1)}")
+    with conn.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+# -- claiming and recording ------------------------------------------------------------------
+
+
+def insert_claims(runs: list[JobRun]) -> None:
+    """Insert run records; the ids of rows a database does not return are looked up."""
+    if not runs:
+        return
+    insert_runs(runs)
+    for run in runs:
+        if run.pk is None:  # a database that returns no ids from bulk inserts
+            run.pk = (
+                JobRun.objects.filter(job_id=run.job_id, scheduled=run.scheduled)
+                .values_list("pk", flat=True)
+                .first()
+            )
+
+
+def in_savepoint(write: Any) -> bool:
+    """Run ``write()`` in a savepoint; False (and nothing written) if it broke a constraint."""
+    try:
+        with transaction.atomic():
+            write()
+    except IntegrityError:
+        return False
+    return True
+
+
+def jobs_overdue_at(ends: dict[int, datetime]) -> list[Job]:
+    """Of these jobs, those whose next run time came before the given end of their run: the
+    occurrences that run overlapped."""
+    latest = max(ends.values())
+    jobs = Job.objects.filter(pk__in=list(ends), _next_run__lt=to_db(latest))
+    return [job for job in jobs if to_aware(job._next_run) < ends[job.pk]]
+
+
+def mark_interrupted(run_ids: list[int], *, reason: str, now: datetime) -> dict[int, datetime]:
+    """Mark still-running runs interrupted, one statement each (a peer stopped in the middle of
+    a transaction must not hold this up); their jobs are free at once. Returns the jobs whose
+    run this call ended, with the time recorded as its end."""
+    ended = {}
+    for run_id in run_ids:
+        row = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
+        job_id = row.values_list("job_id", flat=True).first()
+        changes = {"status": Status.INTERRUPTED, "error": reason, "finished": to_db(now)}
+        if row.update(**changes, running_for=None) and job_id is not None:
+            ended[job_id] = now
+    return ended
+
+
+def prune_jobs(job_ids: set[int], keep: int) -> int:
+    """Delete the oldest run records of these jobs beyond ``keep`` each (one counting query per
+    CHUNK jobs, when none has too many)."""
+    ids, over = sorted(job_ids), []
+    for start in range(0, len(ids), CHUNK):
+        over += (
+            JobRun.objects.filter(job_id__in=ids[start : start + CHUNK])
+            .values("job_id")
+            .annotate(n=models.Count("id"))
+            .filter(n__gt=keep)
+            .values_list("job_id", flat=True)
+        )
+    return sum(prune(job_id, keep) for job_id in over)
+
+
+def prune(job_id: int, keep: int) -> int:
+    """Delete the job's oldest finished run records beyond ``keep`` (a run in progress stays)."""
+    old = list(
+        JobRun.objects.filter(job_id=job_id, running_for__isnull=True)
+        .order_by("-scheduled", "-id")
+        .values_list("pk", flat=True)[keep:]
+    )
+    if not old:
+        return 0
+    return JobRun.objects.filter(pk__in=old).delete()[0]
+
+
+# -- the database itself ----------------------------------------------------------------------
+
+
+def database_identity() -> tuple[int, int] | None:
+    """The SQLite file akjob's tables are in, as (device, inode), or None for another database
+    (or SQLite in memory). Raises DatabaseGone if the file is not there."""
+    from akjob.daemon.dblock import database_file
+    from akjob.exceptions import DatabaseGone
+
+    path = database_file()
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseGone(f"the SQLite database {path} is gone") from None
+    return stat.st_dev, stat.st_ino
+
+
+MISSING_TABLE = ("no such table", "does not exist", "doesn't exist")
+
+
+def missing_table(exc: BaseException) -> bool:
+    """Whether a database error says that one of akjob's tables is not there."""
+    text = str(exc).lower()
+    return any(words in text for words in MISSING_TABLE) and "akjob_" in text
+
+
+# -- daemons ---------------------------------------------------------------------------------
+
+
+def register(now: datetime) -> DaemonRecord:
+    """This daemon's record, with its first heartbeat."""
+    return DaemonRecord.objects.create(
+        host=HOST, pid=os.getpid(), started=to_db(now), heartbeat=to_db(now)
+    )
+
+
+def beat(daemon: DaemonRecord, now: datetime) -> None:
+    DaemonRecord.objects.filter(pk=daemon.pk).update(heartbeat=to_db(now))
+
+
+def stopped(daemon: DaemonRecord, now: datetime) -> None:
+    DaemonRecord.objects.filter(pk=daemon.pk).update(stopped=to_db(now))
+
+
+def renew_leases(daemon: DaemonRecord, run_ids: list[int], until: datetime) -> int:
+    """Extend the leases of these runs that ``daemon`` still owns; return how many it does."""
+    runs = JobRun.objects.filter(pk__in=run_ids, daemon=daemon, status=Status.RUNNING)
+    return runs.update(lease_until=to_db(until))
+
+
+def still_ours(daemon: DaemonRecord, run_ids: list[int]) -> set[int]:
+    """The runs among ``run_ids`` that ``daemon`` still owns and that are still running."""
+    runs = JobRun.objects.filter(pk__in=run_ids, daemon=daemon, status=Status.RUNNING)
+    return set(runs.values_list("pk", flat=True))
+
+
+RunRef = tuple[int, str, int | None, datetime | None]  # id, host, pid of its process, start
+
+
+def stale_runs(cutoff: datetime, *, exclude: list[int]) -> list[RunRef]:
+    """Running runs whose lease ran out before ``cutoff``, other than ``exclude``."""
+    runs = JobRun.objects.filter(status=Status.RUNNING, lease_until__lt=to_db(cutoff))
+    return list(runs.exclude(pk__in=exclude).values_list("pk", "host", "pid", "started"))
+
+
+def earlier_local_daemons(daemon: DaemonRecord) -> list[DaemonRecord]:
+    """The other daemons on this host not recorded as stopped."""
+    return list(DaemonRecord.objects.filter(host=HOST, stopped__isnull=True).exclude(pk=daemon.pk))
+
+
+def runs_of(daemon_ids: list[int]) -> list[RunRef]:
+    """The runs in progress of these daemons."""
+    runs = JobRun.objects.filter(daemon_id__in=daemon_ids, status=Status.RUNNING)
+    return list(runs.values_list("pk", "host", "pid", "started"))
+
+
+def mark_stopped(daemon_ids: list[int], now: datetime) -> None:
+    DaemonRecord.objects.filter(pk__in=daemon_ids).update(stopped=to_db(now))
+
+
+def live_daemons(now: datetime) -> list[DaemonRecord]:
+    """Daemons (on any host) whose heartbeat is recent."""
+    fresh = now - timedelta(seconds=2 * akjob_settings.heartbeat + akjob_settings.poll)
+    return list(DaemonRecord.objects.filter(stopped__isnull=True, heartbeat__gte=to_db(fresh)))

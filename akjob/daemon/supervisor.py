@@ -1,0 +1,325 @@
+"""The supervisor: the processes that run jobs, their timeouts and their ends.
+
+Every run has a process of its own, forked from the daemon for that run alone, in a process
+group of its own, dying with the daemon (see :mod:`akjob.daemon.runner`). A few processes are
+forked ahead (spares, up to the number of workers) so that a run starts without waiting for a
+fork; each takes exactly one run and then ends. A run ends when its process exits, seen through a
+pidfd and ``waitpid``, never through a pipe that a left-behind child could hold open; then its
+whole process group is killed, so nothing the run started outlives it. A timeout, a stop or a
+``replace`` kills the group too: SIGTERM first, SIGKILL a moment later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import mmap
+import os
+import pickle
+import signal
+import struct
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from akjob.daemon import runner
+from akjob.daemon.dispatcher import Claimed
+from akjob.models import JobRun
+
+log = logging.getLogger("akjob.daemon")
+Status = JobRun.Status
+TASK_MAX = 60 * 1024  # bytes of a task sent whole (a pipe takes 64 KiB); larger: sent by id
+
+
+@dataclass
+class Run:
+    """One run handed to its process, as the daemon sees it. ``earliest`` is the monotonic time
+    the run may start (its occurrence); its timeout counts from there. ``ended`` is the wall-clock
+    time its process was seen to exit."""
+
+    claimed: Claimed
+    pid: int
+    deadline: float | None
+    earliest: float = 0.0
+    output: bytearray = field(default_factory=bytearray)
+    terminated_at: float | None = None
+    timed_out: bool = False
+    exit_status: int | None = None
+    ended: datetime | None = None
+
+
+@dataclass
+class Proc:
+    """A process forked for one run: a spare until ``run`` is set."""
+
+    pid: int
+    task_fd: int  # the daemon's end of the pipe the run is sent on
+    result_fd: int  # the daemon's end of the pipe the outcome comes back on
+    pidfd: int | None
+    run: Run | None = None
+
+
+class Supervisor:
+    """Runs each claimed occurrence in a process of its own; at most ``size`` at once."""
+
+    def __init__(self, *, size: int = 1) -> None:
+        self.size = size
+        self.procs: dict[int, Proc] = {}
+        self.keep_fds: set[int] = set()  # the daemon's own descriptors, closed in run processes
+        self._lease: mmap.mmap | None = None  # the daemon's lease, shared with run processes
+
+    # -- processes ---------------------------------------------------------------------------
+
+    def spares(self) -> list[int]:
+        """The processes ready for a run."""
+        return [p.pid for p in self.procs.values() if p.run is None]
+
+    def ready(self, wanted: int) -> list[int]:
+        """Processes for up to ``wanted`` runs (forking what is missing, within ``size``)."""
+        spares = self.spares()
+        while len(spares) < wanted and len(self.procs) < self.size:
+            spares.append(self._fork().pid)
+        return spares[:wanted]
+
+    def free(self) -> int:
+        """How many more runs may start now."""
+        return self.size - sum(1 for p in self.procs.values() if p.run is not None)
+
+    def warm(self, size: int) -> bool:
+        """Fork one more spare if fewer than ``size`` processes exist (called when idle, so a
+        burst finds its processes ready)."""
+        if len(self.procs) >= min(size, self.size):
+            return False
+        self._fork()
+        return True
+
+    def _fork(self) -> Proc:
+        lease = self._shared_lease()
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        close = self.keep_fds | {fd for p in self.procs.values() for fd in _fds(p)}
+        daemon_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the run process
+            os.close(task_w)
+            os.close(result_r)
+            runner.process_main(task_r, result_w, lease, daemon_pid, close)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # the group exists at once, whoever gets to it first
+        os.close(task_r)
+        os.close(result_w)
+        os.set_blocking(result_r, False)
+        proc = Proc(pid, task_w, result_r, _pidfd(pid))
+        self.procs[pid] = proc
+        return proc
+
+    def start(self, claimed: Claimed, pid: int, *, monotonic: float) -> Run:
+        """Send a run to process ``pid`` (from :meth:`ready`); if that process is gone, to a
+        new one (the returned run's ``pid`` says which)."""
+        proc = self.procs.get(pid)
+        job = claimed.job if claimed.job is not None else claimed.job_id
+        start_by = claimed.lease_until.timestamp() if claimed.lease_until else None
+        at = claimed.scheduled.timestamp()
+        task = pickle.dumps((job, at, start_by), pickle.HIGHEST_PROTOCOL)
+        if len(task) > TASK_MAX:  # a big code object: the run process loads the job
+            task = pickle.dumps((claimed.job_id, at, start_by), pickle.HIGHEST_PROTOCOL)
+        message = runner.encode_task(claimed.run_id, task)
+        for _ in range(3):
+            if proc is None or proc.run is not None:
+                proc = self._fork()
+            try:
+                os.write(proc.task_fd, message)
+                break
+            except OSError as exc:  # it died before its run: take another
+                if exc.errno != errno.EPIPE:
+                    raise
+                proc = None
+        else:
+            raise RuntimeError("no run process could take the run")
+        deadline = None
+        if claimed.timeout:
+            deadline = monotonic + claimed.timeout
+        proc.run = Run(claimed, proc.pid, deadline, earliest=monotonic)
+        _close(proc.task_fd)
+        proc.task_fd = -1
+        return proc.run
+
+    def fds(self) -> list[int]:
+        """What to wait on: each process's pidfd, readable once it exited."""
+        return [p.pidfd for p in self.procs.values() if p.pidfd is not None]
+
+    def collect(self, now: datetime) -> list[Run]:
+        """The runs whose process exited, with their outcome; each one's process group is
+        killed, so what the run left behind ends with it. Spares that died are forgotten."""
+        finished = []
+        for proc in list(self.procs.values()):
+            try:
+                pid, status = os.waitpid(proc.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = proc.pid, 0
+            if not pid:
+                continue
+            kill_group(proc.pid, signal.SIGKILL)
+            run = proc.run
+            if run is not None:
+                _drain(proc.result_fd, run.output)
+                run.exit_status, run.ended = status, now
+                finished.append(run)
+            elif proc.task_fd >= 0:
+                log.warning("run process %s ended before its run", proc.pid)
+            self._forget(proc)
+        return finished
+
+    def terminate(self, run: Run, *, monotonic: float, kill_after: float) -> None:
+        """SIGTERM the run's process group, then SIGKILL ``kill_after`` seconds later."""
+        sig = signal.SIGTERM
+        if run.terminated_at is None:
+            run.terminated_at = monotonic
+        elif monotonic - run.terminated_at >= kill_after:
+            sig = signal.SIGKILL
+        else:
+            return
+        kill_group(run.pid, sig)
+
+    def renewed(self, until: datetime) -> None:
+        """The daemon renewed its leases until ``until``: run processes may start until then."""
+        struct.pack_into("d", self._shared_lease(), 0, until.timestamp())
+
+    def _shared_lease(self) -> mmap.mmap:
+        if self._lease is None:
+            self._lease = mmap.mmap(-1, 8)
+        return self._lease
+
+    def _forget(self, proc: Proc) -> None:
+        self.procs.pop(proc.pid, None)
+        for fd in _fds(proc):
+            _close(fd)
+
+    def shutdown(self) -> None:
+        """Let the spares go (their pipe closes unused) and collect them; kill what is left."""
+        for proc in list(self.procs.values()):
+            if proc.run is None:
+                _close(proc.task_fd)
+                proc.task_fd = -2  # let go on purpose: its end is expected
+        for proc in list(self.procs.values()):
+            if proc.run is None:
+                kill_group(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(proc.pid, 0)
+                self._forget(proc)
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
+
+
+def kill_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to process group ``pgid``; False when nothing is left in it. (The group is
+    made by the daemon and by the process itself right after the fork, whichever comes first,
+    so it exists before anything could signal it.) Never this process's own group."""
+    if pgid <= 1 or pgid == os.getpgrp():
+        return False
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux 5.3+: the daemon polls instead
+        return None
+    return fd
+
+
+def _fds(proc: Proc) -> list[int]:
+    return [fd for fd in (proc.task_fd, proc.result_fd, proc.pidfd) if fd is not None and fd >= 0]
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None and fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _drain(fd: int, buffer: bytearray) -> None:
+    """Read what the process wrote before it ended (no waiting for an end of file: a child it
+    left behind may hold the pipe open)."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except (BlockingIOError, OSError):
+            return
+        if not chunk:
+            return
+        buffer.extend(chunk)
+
+
+def outcome(run: Run) -> tuple[str, str]:
+    """The run's status and error text, from what its process said and how it ended."""
+    if run.timed_out:
+        return Status.TIMED_OUT, f"timed out after {run.claimed.timeout:g} s and was stopped"
+    if run.output:
+        try:
+            said = json.loads(bytes(run.output).splitlines()[-1])
+            return said["status"], said["error"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            pass
+    status = run.exit_status or 0
+    if os.WIFSIGNALED(status):
+        name = signal.Signals(os.WTERMSIG(status)).name
+        return Status.FAILED, f"the job process was killed by signal {name}"
+    return Status.FAILED, (
+        f"the job process exited with status {os.waitstatus_to_exitcode(status)} "
+        "without reporting an outcome"
+    )
+
+
+class InlineSupervisor:
+    """Runs each claimed occurrence at once, in this process: the loop-step tests."""
+
+    def __init__(self, *, size: int = 1) -> None:
+        self.size = size
+        self.done: list[Run] = []
+        self.keep_fds: set[int] = set()
+
+    def spares(self) -> list[int]:
+        return [0] * self.size  # no process of its own: nothing to record or kill
+
+    def ready(self, wanted: int) -> list[int]:
+        return [0] * min(wanted, self.size)
+
+    def free(self) -> int:
+        return self.size
+
+    def warm(self, size: int) -> bool:
+        return False
+
+    def start(self, claimed: Claimed, pid: int, *, monotonic: float) -> Run:
+        job: Any = claimed.job if claimed.job is not None else claimed.job_id
+        status, error = runner.run_code(job, run_id=claimed.run_id, scheduled=claimed.scheduled)
+        run = Run(claimed, pid=pid, deadline=None)
+        run.output.extend(json.dumps({"status": status, "error": error}).encode())
+        self.done.append(run)
+        return run
+
+    def fds(self) -> list[int]:
+        return []
+
+    def collect(self, now: datetime) -> list[Run]:
+        done, self.done = self.done, []
+        for run in done:
+            run.ended = now
+        return done
+
+    def terminate(self, run: Run, *, monotonic: float, kill_after: float) -> None:
+        return None
+
+    def renewed(self, until: datetime) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None

@@ -1,0 +1,112 @@
+"""Catching up: how many occurrences one job missed in a gap, µs per answer.
+
+A daemon that was stopped (or a machine that slept) finds a job due since ``t`` and must count
+the occurrences between ``t`` and now (akjob records them as missed or coalesced). akjob answers
+with ``count_between``, by arithmetic; the peers walk from one run time to the next, as
+APScheduler 3's ``Job._get_run_times`` does (``get_next_fire_time`` until now), cronsim and
+croniter by iterating one object. Every count is checked against akjob's. The job is cron's
+``*/10 7-18 * * 1-5`` in Europe/Berlin (given to akjob as that very expression), asked after
+gaps of an hour, a day and 30 days from each of the starting instants of ``bench/engine.py``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import timeit
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from akjob.schedule import count_between, next_at_or_after
+from bench.engine import STARTS
+from bench.peers.engine import CASES, SLOW_CALL, apscheduler_trigger
+
+Count = Callable[[datetime, datetime], int]
+JOB = next(case for case in CASES if case.key == "cron */10 7-18 * * 1-5")
+GAPS = [("1 h", timedelta(hours=1)), ("1 day", timedelta(days=1)), ("30 days", timedelta(days=30))]
+
+
+def akjob_count(start: datetime, end: datetime) -> int:
+    return count_between(JOB.akjob, start=start, end=end)
+
+
+def apscheduler_count(start: datetime, end: datetime) -> int:
+    trigger = apscheduler_trigger(JOB)
+    found, run = 0, trigger.get_next_fire_time(None, start)
+    while run is not None and run <= end:
+        found += 1
+        run = trigger.get_next_fire_time(run, end)
+    return found
+
+
+def cronsim_count(start: datetime, end: datetime) -> int:
+    from cronsim import CronSim
+
+    found = 0
+    for run in CronSim(JOB.cron, (start - timedelta(seconds=1)).astimezone(JOB.tz)):
+        if run > end:
+            return found
+        found += 1
+    return found
+
+
+def croniter_count(start: datetime, end: datetime) -> int:
+    from croniter import croniter
+
+    walk = croniter(JOB.cron, (start - timedelta(seconds=1)).astimezone(JOB.tz))
+    found = 0
+    while walk.get_next(datetime) <= end:
+        found += 1
+    return found
+
+
+COUNTERS: dict[str, Count] = {
+    "akjob": akjob_count,
+    "APScheduler 3": apscheduler_count,
+    "cronsim": cronsim_count,
+    "croniter": croniter_count,
+}
+
+
+def _time(count: Count, gap: timedelta, starts: list[datetime], repeat: int, budget: float):
+    """Median µs per answer over ``repeat`` rounds (single calls when one is slow)."""
+    pairs = [(start, start + gap) for start in starts]
+    began = time.perf_counter()
+    count(*pairs[0])
+    first = time.perf_counter() - began
+    if first > SLOW_CALL:
+        singles = []
+        for pair in pairs[1:4]:
+            began = time.perf_counter()
+            count(*pair)
+            singles.append(time.perf_counter() - began)
+        return statistics.median(singles) * 1e6
+
+    def round_() -> None:
+        for pair in pairs:
+            count(*pair)
+
+    number = max(1, int(budget / max(first * len(pairs), 1e-7)))
+    times = timeit.repeat(round_, number=number, repeat=repeat)
+    return statistics.median(times) / (number * len(pairs)) * 1e6
+
+
+def gaps(repeat: int, budget: float) -> list[dict[str, Any]]:
+    """One row per gap: each counter's µs per answer, its status, and the counts found."""
+    # Due at a run time, as a daemon finds a job: the gap starts at one.
+    starts = [next_at_or_after(JOB.akjob, at=start) for start in STARTS]
+    rows = []
+    for label, gap in GAPS:
+        expected = [akjob_count(s, s + gap) for s in starts]
+        results = {}
+        for name, count in COUNTERS.items():
+            got = [count(s, s + gap) for s in starts]
+            status = "ok" if got == expected else "differs"
+            us = _time(count, gap, starts, repeat, budget)
+            results[name] = {"status": status, "us": us, "counts": got}
+        rows.append(
+            {"gap": label, "job": JOB.label, "median_count": statistics.median(expected)}
+            | {"results": results}
+        )
+    return rows

@@ -1,0 +1,128 @@
+"""The supervisor with real run processes: one process per run, in a group of its own, its end
+seen from its exit, and nothing it leaves behind outliving it.
+
+The jobs here are never saved and their code touches no database, so the run processes need
+none; time is real (a frozen clock would be frozen in the run processes too).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from akjob.daemon.dispatcher import Claimed
+from akjob.daemon.supervisor import TASK_MAX, Run, Supervisor, outcome
+from akjob.models import Job
+from tests.acceptance.project import alive, wait_for
+from tests.daemon import jobcode
+
+
+@pytest.fixture
+def supervisor(django_db_blocker):
+    # Run processes are forks of this process; the test database guard would refuse their
+    # (unused) connections. Their jobs query nothing.
+    with django_db_blocker.unblock():
+        sup = Supervisor(size=2)
+        yield sup
+        for proc in list(sup.procs.values()):
+            os.killpg(proc.pid, signal.SIGKILL) if alive(proc.pid) else None
+        sup.collect(datetime.now(UTC))
+        sup.shutdown()
+
+
+def claimed(run_id: int, code, *, timeout: float | None = None, job_id: int = 0) -> Claimed:
+    job = Job(name=f"run {run_id}")
+    job.job_code_object = code
+    job.__dict__.pop("_code_object")  # as read from the database: the run process verifies it
+    now = datetime.now(UTC)
+    return Claimed(run_id, job_id, now, timeout, job=job, lease_until=now + timedelta(minutes=1))
+
+
+def until_ended(sup: Supervisor, runs: list[Run], timeout: float = 30) -> None:
+    """Wait on the pidfds until every run ended (or fail at the deadline)."""
+    deadline = time.monotonic() + timeout
+    waiting = {run.claimed.run_id for run in runs}
+    while waiting:
+        left = deadline - time.monotonic()
+        assert left > 0, "the runs did not end in time"
+        select.select(sup.fds(), [], [], min(left, 0.5))
+        waiting -= {run.claimed.run_id for run in sup.collect(datetime.now(UTC))}
+
+
+def start(sup: Supervisor, claim: Claimed) -> Run:
+    (pid,) = sup.ready(1)
+    return sup.start(claim, pid, monotonic=time.monotonic())
+
+
+def test_every_run_has_a_process_of_its_own_in_a_group_of_its_own(supervisor, tmp_path):
+    runs = [start(supervisor, claimed(i, jobcode.Mark(str(tmp_path)))) for i in (1, 2)]
+    until_ended(supervisor, runs)
+    runs += [start(supervisor, claimed(i, jobcode.Mark(str(tmp_path)))) for i in (3, 4)]
+    until_ended(supervisor, runs[2:])
+    assert [outcome(run) for run in runs] == [("succeeded", "")] * 4
+    pids = [int((tmp_path / str(run.claimed.run_id)).read_text()) for run in runs]
+    assert pids == [run.pid for run in runs]  # each outcome from the process that ran it
+    assert len(set(pids)) == 4  # no process ran two runs
+    assert os.getpgid(os.getpid()) not in pids
+
+
+def test_a_run_that_leaves_a_child_ends_with_its_process_and_the_child_is_killed(
+    supervisor, tmp_path
+):
+    path = tmp_path / "child"
+    run = start(supervisor, claimed(1, jobcode.LeaveChild(str(path))))
+    until_ended(supervisor, [run], timeout=15)  # not held up by the child holding its pipe
+    assert outcome(run) == ("succeeded", "")
+    child = int(path.read_text())
+    wait_for(lambda: not alive(child), timeout=5, what="the left-behind child to be killed")
+
+
+def test_job_code_that_forks_and_returns_twice_runs_once(supervisor, tmp_path):
+    path = tmp_path / "returned"
+    run = start(supervisor, claimed(1, jobcode.ForkAndReturn(str(path))))
+    until_ended(supervisor, [run])
+    assert outcome(run) == ("succeeded", "")
+    # Both processes returned from the job's code; only the run's own went on to report.
+    lines = path.read_text().split()
+    assert len(lines) == 2 and str(run.pid) in lines
+    other = int(next(line for line in lines if line != str(run.pid)))
+    wait_for(lambda: not alive(other), timeout=5, what="the forked copy to leave")
+    # And it took no other run: the supervisor's processes are its own.
+    assert other not in supervisor.procs
+
+
+def test_a_timeout_kills_the_run_and_what_it_started(supervisor, tmp_path):
+    path = tmp_path / "sleep"
+    run = start(supervisor, claimed(1, jobcode.SpawnAndHang(str(path)), timeout=0.5))
+    sleeper = int(wait_for(lambda: path.exists() and path.read_text(), timeout=15, what="sleep"))
+    run.timed_out = True
+    supervisor.terminate(run, monotonic=time.monotonic(), kill_after=5)
+    until_ended(supervisor, [run])
+    assert outcome(run)[0] == "timed out"
+    wait_for(lambda: not alive(sleeper), timeout=5, what="the subprocess to be killed")
+
+
+def test_a_job_too_big_for_one_task_is_sent_by_id(supervisor, monkeypatch):
+    big = claimed(1, jobcode.Counter(), job_id=123_456)
+    big.job._job_code = bytes(big.job._job_code) + b"\0" * TASK_MAX
+    run = start(supervisor, big)
+    until_ended(supervisor, [run])
+    status, error = outcome(run)
+    # Sent by id, the job is loaded from the database, where there is no job 123456.
+    assert status == "failed" and ("could not be loaded" in error or "deleted" in error)
+
+
+def test_spares_wait_ready_and_are_let_go_at_shutdown(supervisor):
+    pids = supervisor.ready(2)
+    assert len(pids) == 2 and supervisor.free() == 2
+    for pid in pids:
+        assert os.getpgid(pid) == pid
+    supervisor.shutdown()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or not alive(pid)
