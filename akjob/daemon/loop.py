@@ -136,9 +136,10 @@ class Daemon:
         return self.sleep_for(now)
 
     def dispatch(self, now: datetime, *, only: set[int] | None = None) -> int:
-        """Claim the due jobs' runs, as many as there are processes free (jobs due within the
-        look-ahead too, so that their processes are ready on time), and start them."""
-        room = self.supervisor.free()
+        """Claim the due jobs' runs (jobs due within the look-ahead too, so that their processes
+        are ready on time) and hand each to its process: as many as the supervisor has room
+        for; those beyond the workers wait, loaded, for their go-ahead."""
+        room = self.supervisor.room()
         horizon = now + timedelta(seconds=self.lookahead)
         # One short statement answers "anything due?"; an idle wake-up is that statement alone.
         self._earliest = store.earliest_next_run()
@@ -170,6 +171,7 @@ class Daemon:
         claimed = [r for r in results if isinstance(r, Claimed)]
         for run in claimed:
             self.start(run)
+        self.supervisor.release(self.clock.monotonic())
         return len(claimed)
 
     def start(self, claimed: Claimed) -> None:
@@ -188,6 +190,7 @@ class Daemon:
     def reap(self, now: datetime) -> int:
         """Record the outcome of every ended run; stop runs past their timeout."""
         ended = self.supervisor.collect(now)
+        self.supervisor.release(self.clock.monotonic())  # the next waiting runs take their place
         for run in ended:
             del self.children[run.claimed.run_id]
             status, error = outcome(run)
@@ -254,7 +257,7 @@ class Daemon:
         if nxt is UNKNOWN:
             nxt = store.earliest_next_run()
         self._earliest = UNKNOWN  # good for this wake-up only
-        if nxt is not None and self.supervisor.free() > 0:
+        if nxt is not None and self.supervisor.room() > 0:
             wait = min(wait, (nxt - now).total_seconds() - self.lookahead)
         mono = self.clock.monotonic()
         for run in self.children.values():
@@ -286,7 +289,7 @@ class Daemon:
                         logger.warning("database reachable again")
                         self._recovered_at = self.clock.monotonic()
                     outage, backoff = False, 0.5
-                    if wait > WARM_WHEN_IDLE and self.supervisor.warm(self.max_workers):
+                    if wait > WARM_WHEN_IDLE and self.supervisor.warm():
                         continue  # forking took a moment: look at the time again
                 except DatabaseGone:
                     self._stop_now()
@@ -320,6 +323,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         """Stop claiming; let runs finish within the grace period; stop and record the rest."""
+        self.supervisor.let_go()  # runs waiting for their go-ahead end, recorded not started
         grace_end = self.clock.monotonic() + akjob_settings.stop_grace
         logger.info("akjobd stopping: %d run(s) in progress", len(self.children))
         while self.children and self.clock.monotonic() < grace_end:

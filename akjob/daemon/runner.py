@@ -27,7 +27,6 @@ from typing import Any
 
 from django.db import DatabaseError, connections
 
-from akjob import codeobjects
 from akjob.context import RunInfo, running
 from akjob.exceptions import JobCodeError
 from akjob.models import Job, JobRun
@@ -35,9 +34,9 @@ from akjob.models import Job, JobRun
 log = logging.getLogger("akjob.job")
 Status = JobRun.Status
 ERROR_TAIL = 8000
-REHEARSALS = 1  # rehearsed runs of a new process (see rehearse)
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("!QI")  # a task on its pipe: run id, then the pickle's length
+GO = b"g"  # sent on the task's pipe once the run may execute
 # Connections inherited from the daemon at fork: kept referenced and never used or closed, so
 # that nothing in this process says goodbye on the daemon's sockets.
 _INHERITED: list[Any] = []
@@ -66,13 +65,15 @@ def run_code(
     job: Job | int,
     *,
     not_before: float | None = None,
+    go: Callable[[], bool] | None = None,
     start_by: float | Callable[[], float | None] | None = None,
     run_id: int | None = None,
     scheduled: datetime | None = None,
 ) -> tuple[str, str]:
     """Run a job's code object in this process; return (status, error text).
 
-    The job is loaded first; the code starts no earlier than ``not_before`` and, when it is
+    The job is loaded first; the code starts no earlier than ``not_before``, once ``go()`` (if
+    given) returned True (False: the daemon let the run go, it is not started), and, when it is
     given, no later than ``start_by`` (epoch seconds, or a function read when the run is about
     to start; past it the run is not started and is reported interrupted). The code sees its run
     (``run_id``, ``scheduled``) through :func:`akjob.context.current_run`.
@@ -85,6 +86,8 @@ def run_code(
         return code
     if not_before is not None:
         time.sleep(max(not_before - time.time(), 0.0))
+    if go is not None and not go():
+        return Status.INTERRUPTED, "not started: akjobd stopped before the run could start"
     if callable(start_by):
         start_by = start_by()
     if start_by is not None and time.time() > start_by:
@@ -152,30 +155,37 @@ def process_main(
         for fd in close:
             with contextlib.suppress(OSError):
                 os.close(fd)
-        try:
-            rehearse()
-        except Exception:  # noqa: BLE001 - only a head start is lost; the run goes on
-            log.warning("run process %s: the rehearsal failed", os.getpid(), exc_info=True)
         task = read_task(task_fd)
-        os.close(task_fd)
         if task is None:
             return  # the daemon let this process go unused
         run_id, (job, at, start_by) = task
         status, error = run_code(
             job,
             not_before=at,
+            go=lambda: _go_ahead(task_fd),
             start_by=lambda: max(start_by or 0.0, _lease(lease)) or None,
             run_id=run_id,
             scheduled=datetime.fromtimestamp(at, UTC),
         )
         _flush_std()
         os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
+        with contextlib.suppress(OSError):
+            os.nice(19)  # what is left (freeing this process) yields to the runs still to start
     except BaseException:  # noqa: BLE001 - report anything, then leave
         code = 1
         traceback.print_exc()
     finally:
         _flush_std()
         os._exit(code)
+
+
+def _go_ahead(task_fd: int) -> bool:
+    """Wait for the daemon's go-ahead on the task's pipe, then close it (the job's code and
+    what it forks never hold it). False when the daemon let the run go instead."""
+    try:
+        return _read_exactly(task_fd, len(GO)) == GO
+    finally:
+        os.close(task_fd)
 
 
 def _die_with(daemon_pid: int) -> None:
@@ -228,34 +238,6 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
             return None
         data.extend(chunk)
     return bytes(data)
-
-
-class _Rehearsal:
-    """The code object of a rehearsal: does nothing."""
-
-    def run(self, ownjob: Job) -> None:
-        return None
-
-
-def rehearse(times: int = REHEARSALS) -> None:
-    """Go through a run's steps, with a job that is never saved and code that does nothing.
-
-    A forked process shares the daemon's memory pages until it writes to them, and its first
-    run pays for copying the pages it writes. A new process rehearses while it waits for its
-    run, so that cost is not paid after the run's time has come.
-    """
-    job = Job(name="rehearsal")
-    job.job_code_object = _Rehearsal()
-    job.__dict__.pop("_code_object")  # as a job read from the database: code still signed
-    task = pickle.dumps((job, 0.0, None), pickle.HIGHEST_PROTOCOL)
-    for _ in range(times):
-        job, _, _ = pickle.loads(task)  # noqa: S301 - made just above
-        code = job.job_code_object
-        with running(RunInfo(None, 0, None)):
-            code.run(ownjob=job)
-        job._changed_fields()
-        codeobjects.dumps(code)
-        json.dumps({"status": Status.SUCCEEDED, "error": ""}).encode()
 
 
 def _lease(shared: mmap.mmap) -> float:

@@ -1,12 +1,19 @@
 """The supervisor: the processes that run jobs, their timeouts and their ends.
 
 Every run has a process of its own, forked from the daemon for that run alone, in a process
-group of its own, dying with the daemon (see :mod:`akjob.daemon.runner`). A few processes are
-forked ahead (spares, up to the number of workers) so that a run starts without waiting for a
-fork; each takes exactly one run and then ends. A run ends when its process exits, seen through a
-pidfd and ``waitpid``, never through a pipe that a left-behind child could hold open; then its
-whole process group is killed, so nothing the run started outlives it. A timeout, a stop or a
-``replace`` kills the group too: SIGTERM first, SIGKILL a moment later.
+group of its own, dying with the daemon (see :mod:`akjob.daemon.runner`). Processes are forked
+ahead while the daemon is idle (spares, as many as runs may be handed over) so that a run starts
+without waiting for a fork; each takes exactly one run and then ends.
+
+At most ``size`` runs execute at once. When more are due (a burst), up to ``ahead`` times as
+many are claimed and handed to their processes anyway: each loads its job and waits, and the
+supervisor gives the next one the go-ahead, earliest first, as soon as a running one ends. So a
+burst is forked and loaded ahead, and a run starts without waiting for a claim or a fork.
+
+A run ends when its process exits, seen through a pidfd and ``waitpid``, never through a pipe
+that a left-behind child could hold open; then its whole process group is killed, so nothing the
+run started outlives it. A timeout or a stop kills the group too: SIGTERM first, SIGKILL a moment
+later.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from akjob.models import JobRun
 log = logging.getLogger("akjob.daemon")
 Status = JobRun.Status
 TASK_MAX = 60 * 1024  # bytes of a task sent whole (a pipe takes 64 KiB); larger: sent by id
+AHEAD = 4  # runs claimed per worker at most: those beyond the workers wait, loaded, for a go
 
 
 @dataclass
@@ -59,13 +67,15 @@ class Proc:
     result_fd: int  # the daemon's end of the pipe the outcome comes back on
     pidfd: int | None
     run: Run | None = None
+    go: bool = False  # told to start its run (at its time)
 
 
 class Supervisor:
     """Runs each claimed occurrence in a process of its own; at most ``size`` at once."""
 
-    def __init__(self, *, size: int = 1) -> None:
+    def __init__(self, *, size: int = 1, ahead: int = AHEAD) -> None:
         self.size = size
+        self.ahead = ahead
         self.procs: dict[int, Proc] = {}
         self.keep_fds: set[int] = set()  # the daemon's own descriptors, closed in run processes
         self._lease: mmap.mmap | None = None  # the daemon's lease, shared with run processes
@@ -77,20 +87,25 @@ class Supervisor:
         return [p.pid for p in self.procs.values() if p.run is None]
 
     def ready(self, wanted: int) -> list[int]:
-        """Processes for up to ``wanted`` runs (forking what is missing, within ``size``)."""
+        """Processes for up to ``wanted`` runs (forking what is missing, within :meth:`room`)."""
         spares = self.spares()
-        while len(spares) < wanted and len(self.procs) < self.size:
+        wanted = min(wanted, self.room())
+        while len(spares) < wanted:
             spares.append(self._fork().pid)
         return spares[:wanted]
 
-    def free(self) -> int:
-        """How many more runs may start now."""
-        return self.size - sum(1 for p in self.procs.values() if p.run is not None)
+    def room(self) -> int:
+        """How many more runs may be handed over now (running, or loaded and waiting)."""
+        return self.size * self.ahead - sum(1 for p in self.procs.values() if p.run is not None)
 
-    def warm(self, size: int) -> bool:
-        """Fork one more spare if fewer than ``size`` processes exist (called when idle, so a
-        burst finds its processes ready)."""
-        if len(self.procs) >= min(size, self.size):
+    def free(self) -> int:
+        """How many more runs may execute now."""
+        return self.size - sum(1 for p in self.procs.values() if p.go)
+
+    def warm(self) -> bool:
+        """Fork one more spare if fewer are ready than runs may be handed over (called when
+        idle, so that a burst finds its processes forked)."""
+        if len(self.spares()) >= self.room():
             return False
         self._fork()
         return True
@@ -138,13 +153,37 @@ class Supervisor:
                 proc = None
         else:
             raise RuntimeError("no run process could take the run")
-        deadline = None
-        if claimed.timeout:
-            deadline = monotonic + claimed.timeout
-        proc.run = Run(claimed, proc.pid, deadline, earliest=monotonic)
-        _close(proc.task_fd)
-        proc.task_fd = -1
+        proc.run = Run(claimed, proc.pid, None, earliest=monotonic)
         return proc.run
+
+    def release(self, monotonic: float) -> int:
+        """Give the go-ahead to waiting runs, earliest first, while fewer than ``size`` run.
+        A run's timeout counts from its go-ahead, or from its time if that is later."""
+        waiting = sorted(
+            (p for p in self.procs.values() if p.run is not None and not p.go),
+            key=lambda p: (p.run.claimed.scheduled, p.run.claimed.run_id),
+        )
+        released = 0
+        for proc in waiting[: max(self.free(), 0)]:
+            try:
+                os.write(proc.task_fd, runner.GO)
+            except OSError:  # it died meanwhile: collect() records how
+                pass
+            _close(proc.task_fd)
+            proc.task_fd, proc.go = -1, True
+            run = proc.run
+            if run.claimed.timeout:
+                run.deadline = max(monotonic, run.earliest) + run.claimed.timeout
+            released += 1
+        return released
+
+    def let_go(self) -> None:
+        """The daemon stops: runs waiting for their go-ahead get none; each ends at once,
+        reporting it was not started."""
+        for proc in self.procs.values():
+            if proc.run is not None and not proc.go:
+                _close(proc.task_fd)
+                proc.task_fd, proc.go = -1, True
 
     def fds(self) -> list[int]:
         """What to wait on: each process's pidfd, readable once it exited."""
@@ -295,7 +334,16 @@ class InlineSupervisor:
     def free(self) -> int:
         return self.size
 
-    def warm(self, size: int) -> bool:
+    def room(self) -> int:
+        return self.size
+
+    def release(self, monotonic: float) -> int:
+        return 0
+
+    def let_go(self) -> None:
+        return None
+
+    def warm(self) -> bool:
         return False
 
     def start(self, claimed: Claimed, pid: int, *, monotonic: float) -> Run:

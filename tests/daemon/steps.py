@@ -38,6 +38,9 @@ class Holding(InlineSupervisor):
     def free(self) -> int:
         return self.size - len(self.held)
 
+    def room(self) -> int:
+        return self.free()
+
     def start(self, claimed, pid, *, monotonic):
         run = Run(claimed, pid=pid, deadline=None)
         self.held.append(run)

@@ -57,7 +57,9 @@ def until_ended(sup: Supervisor, runs: list[Run], timeout: float = 30) -> None:
 
 def start(sup: Supervisor, claim: Claimed) -> Run:
     (pid,) = sup.ready(1)
-    return sup.start(claim, pid, monotonic=time.monotonic())
+    run = sup.start(claim, pid, monotonic=time.monotonic())
+    sup.release(time.monotonic())
+    return run
 
 
 def test_every_run_has_a_process_of_its_own_in_a_group_of_its_own(supervisor, tmp_path):
@@ -126,3 +128,38 @@ def test_spares_wait_ready_and_are_let_go_at_shutdown(supervisor):
     supervisor.shutdown()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or not alive(pid)
+
+
+def test_runs_beyond_the_workers_wait_loaded_and_start_in_order(supervisor, tmp_path):
+    supervisor.size = 1  # one run at a time; up to AHEAD handed over
+    gate = tmp_path / "gate"
+    first = start(supervisor, claimed(1, jobcode.WaitFor(str(gate))))
+    later = [start(supervisor, claimed(i, jobcode.Mark(str(tmp_path)))) for i in (3, 2)]
+    assert supervisor.free() == 0 and len(supervisor.spares()) == 0
+    assert [p.go for p in supervisor.procs.values()] == [True, False, False]
+    time.sleep(0.5)
+    assert not (tmp_path / "2").exists() and not (tmp_path / "3").exists()  # still waiting
+    gate.touch()
+    until_ended(supervisor, [first])
+    supervisor.release(time.monotonic())
+    until_ended(supervisor, later[:1])  # run 3, handed over first (an earlier time), goes first
+    assert (tmp_path / "3").exists() and not (tmp_path / "2").exists()
+    supervisor.release(time.monotonic())
+    until_ended(supervisor, later[1:])
+    assert [outcome(run) for run in [first, *later]] == [("succeeded", "")] * 3
+
+
+def test_runs_let_go_before_their_go_ahead_are_not_started(supervisor, tmp_path):
+    supervisor.size = 1
+    gate = tmp_path / "gate"
+    first = start(supervisor, claimed(1, jobcode.WaitFor(str(gate))))
+    waiting = start(supervisor, claimed(2, jobcode.Mark(str(tmp_path))))
+    supervisor.let_go()  # the daemon stops
+    until_ended(supervisor, [waiting])
+    assert outcome(waiting) == (
+        "interrupted",
+        "not started: akjobd stopped before the run could start",
+    )
+    assert not (tmp_path / "2").exists()
+    gate.touch()
+    until_ended(supervisor, [first])
