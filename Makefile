@@ -11,6 +11,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The demo needs akjob and its three dependencies (Django, python-daemon, tzdata), nothing else.
+$(VENV)/.demo-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
 # mysqlclient compiles against MariaDB's client library (Debian: libmariadb-dev); the admin's
 # browser tests drive Debian's chromium.
 SYSTEM_PACKAGES := libmariadb-dev pkg-config chromium chromium-driver
@@ -20,8 +25,9 @@ system-deps:
 venv: $(BIN)/python system-deps
 	$(BIN)/pip install -q -e ".[test,docs,postgres,mysql]" build twine tox
 
-# Set up the example project on SQLite and run akjobd in the foreground with a few demo jobs.
-demo: venv
+# Set up the example project on SQLite and run akjobd in the foreground with a few demo jobs;
+# akjob_demo prints what to look at meanwhile.
+demo: $(VENV)/.demo-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py akjob_demo
 	AKJOB_START_DAEMON=False $(BIN)/python manage.py akjobd run
@@ -31,9 +37,10 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 # Everything: lint, the whole test suite on Django 5.2 (real daemons on SQLite, PostgreSQL and
-# MariaDB, a real browser), the unit and integration tiers again on PostgreSQL and MariaDB, the
-# docs, the package, and the suite on Django 6 with Python 3.12 (less the multi-daemon and
-# outage tests, which stop the shared servers).
+# MariaDB, a real browser, a fresh install of the built wheel in a new virtualenv), the unit and
+# integration tiers again on PostgreSQL and MariaDB, the docs, the package, and the suite on
+# Django 6 with Python 3.12 (less the multi-daemon and outage tests, which stop the shared
+# servers, and the fresh install, done once already).
 test: lint
 	$(BIN)/python manage.py makemigrations akjob --check --dry-run
 	$(BIN)/pytest
@@ -41,7 +48,7 @@ test: lint
 	$(BIN)/python -m tests.servers mysql -m "not acceptance and not browser" -q
 	$(BIN)/mkdocs build --strict --site-dir build/site
 	rm -rf dist && $(BIN)/python -m build -q && $(BIN)/twine check --strict dist/*
-	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x -- -q --ignore=tests/multidb/test_daemons.py --ignore=tests/multidb/test_outage.py
+	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x -- -q --ignore=tests/multidb/test_daemons.py --ignore=tests/multidb/test_outage.py -m "not fresh_install"
 
 bench: venv
 	$(BIN)/python bench/run.py

@@ -20,7 +20,7 @@ from django.template.response import TemplateResponse
 from akjob import codeobjects
 from akjob import schedule as engine
 from akjob.admin_forms import UpcomingRangeForm
-from akjob.jobschedule import build
+from akjob.jobschedule import build, forecast
 from akjob.models import Job, JobRun
 from akjob.timeutil import to_db, utcnow
 
@@ -106,18 +106,12 @@ class RunTimes:
 
 def run_times(job: Job, *, now: datetime | None = None, count: int = NEXT_COUNT) -> RunTimes:
     """The job's next ``count`` run times after now, or the reason it has none."""
-    now = now or utcnow()
-    try:
-        schedule = build(job, now=now)
-    except ValidationError as exc:
-        return RunTimes(reason=f"the schedule is invalid: {'; '.join(exc.messages)}")
-    times = engine.upcoming(schedule, after=now, count=count)
+    found = forecast(job, after=now or utcnow(), count=count)
+    times = list(found.times)
     if times and job.timezone:
-        zone = ZoneInfo(job.timezone)  # build() has checked the name
+        zone = ZoneInfo(job.timezone)  # forecast() has checked the name
         return RunTimes(times, zone=job.timezone, local=[t.astimezone(zone) for t in times])
-    if times:
-        return RunTimes(times)
-    return RunTimes(reason=engine.explain_empty(schedule, after=now) or "no run time is left")
+    return RunTimes(times, reason=found.reason)
 
 
 def change_page_context(job: Job | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ class AkjobConfig(AppConfig):
 
         from akjob import models, signals
 
+        post_save.connect(signals.on_job_saved, sender=models.Job)
         post_save.connect(signals.on_dates_changed, sender=models.JobDates)
         post_delete.connect(signals.on_dates_changed, sender=models.JobDates)
         for field in (

@@ -3,13 +3,16 @@
 - ``akjob.E001``: an ``AKJOB_*`` setting has a value akjobd cannot use.
 - ``akjob.E002``: the pid directory cannot be written or created.
 - ``akjob.E003``: the log directory cannot be written or created.
+- ``akjob.E004``: ``AKJOB_DEFAULT_TIMEZONE`` names no known time zone.
 - ``akjob.W001``: ``USE_TZ`` is off. akjob works in naive local time then, but run times in the
   hour repeated when daylight saving time ends are ambiguous.
 - ``akjob.W002``: ``AKJOB_DAEMONS`` (how many akjobd processes you run against akjob's database)
   is above 1 while that database is SQLite, where only one akjobd runs: the others refuse to start.
 
 A process that never runs akjobd (a read-only web container) may silence E002/E003 with
-``SILENCED_SYSTEM_CHECKS``.
+``SILENCED_SYSTEM_CHECKS``. ``akjobd start`` and ``run`` refuse to start while an error of these
+checks stands (:func:`refusals`), so a bad setting is reported at once and not by a daemon that
+died in the background.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 
 from akjob.conf import akjob_settings
 
@@ -31,8 +35,32 @@ DAEMONS_SETTING = "AKJOB_DAEMONS"
 
 def register() -> None:
     """Register akjob's checks (called from ``AppConfig.ready()``)."""
-    for check in (check_settings, check_directories, check_time_zone, check_sqlite_daemons):
+    for check in (
+        check_settings,
+        check_directories,
+        check_time_zone,
+        check_default_timezone,
+        check_sqlite_daemons,
+    ):
         checks.register(check, TAG)
+
+
+def check_default_timezone(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``AKJOB_DEFAULT_TIMEZONE``: "UTC", "TIME_ZONE" (Django's setting) or an IANA name."""
+    try:
+        akjob_settings.default_timezone  # noqa: B018 - reading it is the check
+    except ImproperlyConfigured:
+        value = getattr(settings, "AKJOB_DEFAULT_TIMEZONE", None)
+        return [
+            checks.Error(
+                f"AKJOB_DEFAULT_TIMEZONE = {value!r} is not a known IANA time zone"
+                f" (it reads as {akjob_settings.default_timezone_name!r}).",
+                hint='Use "UTC", "TIME_ZONE" (Django\'s TIME_ZONE) or a name like "Europe/Paris".',
+                id="akjob.E004",
+                obj="AKJOB_DEFAULT_TIMEZONE",
+            )
+        ]
+    return []
 
 
 def check_time_zone(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -80,6 +108,19 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
         "an int >= 1",
     ),
+    "AKJOB_WORKER_MAX_RUNS": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
+    "AKJOB_LOOKAHEAD": (
+        lambda v: _positive_number(v, allow_zero=True),
+        "a timedelta or number of seconds >= 0",
+    ),
+    "AKJOB_START_TIMEOUT": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_OUT_KEEP": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
 }
 
 
@@ -97,10 +138,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def check_directories(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    return _directories(akjob_settings.pid_dir, akjob_settings.log_dir)
+
+
+def _directories(pid_dir: Path, log_dir: Path) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     for what, path, check_id, setting in (
-        ("pid directory", akjob_settings.pid_dir, "akjob.E002", "AKJOB_PID_DIR"),
-        ("log directory", akjob_settings.log_dir, "akjob.E003", "AKJOB_LOG_DIR"),
+        ("pid directory", pid_dir, "akjob.E002", "AKJOB_PID_DIR"),
+        ("log directory", log_dir, "akjob.E003", "AKJOB_LOG_DIR"),
     ):
         problem = directory_problem(path)
         if problem:
@@ -152,3 +197,47 @@ def check_sqlite_daemons(app_configs: Any = None, **kwargs: Any) -> list[checks.
             id="akjob.W002",
         )
     ]
+
+
+def refusals(pid_dir: Path, log_dir: Path) -> list[checks.CheckMessage]:
+    """The errors that keep akjobd from starting with these directories: akjob's checks of the
+    settings, of the default time zone and of the directories actually used (options included),
+    less those in ``SILENCED_SYSTEM_CHECKS``."""
+    found = check_settings() + check_default_timezone() + _directories(pid_dir, log_dir)
+    silenced = set(getattr(settings, "SILENCED_SYSTEM_CHECKS", ()))
+    return [m for m in found if m.is_serious() and m.id not in silenced]
+
+
+def unapplied_migrations() -> list[str]:
+    """akjob's migrations not applied to the database its jobs live in (read from the database;
+    a database that cannot be reached raises the driver's error)."""
+    from django.db import connections, router
+    from django.db.migrations.loader import MigrationLoader
+
+    from akjob.models import Job
+
+    loader = MigrationLoader(connections[router.db_for_write(Job)], ignore_no_migrations=True)
+    wanted = loader.graph.forwards_plan(loader.graph.leaf_nodes(TAG)[0])
+    return [
+        name for app, name in wanted if app == TAG and (app, name) not in loader.applied_migrations
+    ]
+
+
+def migration_problem() -> str | None:
+    """Why akjobd cannot work on its database yet (akjob's migrations not applied), or None."""
+    missing = unapplied_migrations()
+    if not missing:
+        return None
+    return (
+        f"akjob's migrations are not applied to its database ({', '.join(missing)}); "
+        "run: python manage.py migrate"
+    )
+
+
+def describe(messages: list[checks.CheckMessage]) -> str:
+    """Check messages on one line each: ``akjob.E001: AKJOB_POLL = 'fast' is not …``."""
+    lines = []
+    for message in messages:
+        hint = f" {message.hint}" if message.hint else ""
+        lines.append(f"{message.id}: {message.msg}{hint}")
+    return "\n".join(lines)

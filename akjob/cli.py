@@ -1,20 +1,24 @@
 """The job actions of ``manage.py akjobd``: plain functions that return the text to print.
 
 They raise :class:`~akjob.exceptions.JobNotFound` for an unknown id; the management command turns
-that into a one-line error and a non-zero exit status.
+that into a one-line error and a non-zero exit status. Times are shown in each job's zone (its
+``timezone``, else ``AKJOB_DEFAULT_TIMEZONE``), always with the zone's name. The same data for
+scripts, as JSON, is in :mod:`akjob.clijson`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from akjob.daemon.runtime import EXIT_OK, Outcome
 from akjob.exceptions import JobCodeError, JobNotFound
-from akjob.timeutil import to_aware
+from akjob.jobschedule import forecast, job_zone
+from akjob.timeutil import to_aware, utcnow
 
 DAY_SETS = (
     "monthly_days_list",
@@ -25,20 +29,46 @@ DAY_SETS = (
 )
 HIDDEN_FIELDS = {"id", "_job_code"}
 LAST_RUNS = 5
+NEXT_COUNT = 10
 
 
 def get_job(job_id: int) -> Any:
     from akjob.models import Job
 
     try:
-        return Job.objects.get(pk=job_id)
+        return with_run_state(Job.objects.all()).get(pk=job_id)
     except Job.DoesNotExist:
         raise JobNotFound(f"no job with id {job_id}") from None
 
 
-def when(value: datetime | None) -> str:
+def with_run_state(jobs: QuerySet[Any]) -> QuerySet[Any]:
+    """Annotate ``last_result`` (the status of the job's latest run that is not in progress)
+    and ``in_progress`` (whether a run of the job is running now)."""
+    from akjob.models import JobRun
+
+    runs = JobRun.objects.filter(job=OuterRef("pk"))
+    done = runs.exclude(status=JobRun.Status.RUNNING).order_by("-scheduled", "-id")
+    return jobs.annotate(
+        last_result=Subquery(done.values("status")[:1]),
+        in_progress=Exists(runs.filter(status=JobRun.Status.RUNNING)),
+    )
+
+
+def zone_name(zone: tzinfo) -> str:
+    """``Europe/Paris`` for a ZoneInfo, ``UTC`` for UTC."""
+    return "UTC" if zone is UTC else str(getattr(zone, "key", None) or zone)
+
+
+def when(value: datetime | None, zone: tzinfo = UTC) -> str:
+    """A time in ``zone``, with the zone: ``2027-06-07 11:00:00 UTC`` or
+    ``2027-06-07 13:00:00+02:00 Europe/Paris``; ``-`` for none."""
     aware = to_aware(value)
-    return aware.strftime("%Y-%m-%d %H:%M:%S UTC") if aware else "-"
+    if aware is None:
+        return "-"
+    name = zone_name(zone)
+    if name == "UTC":
+        return aware.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{aware.astimezone(zone).isoformat(sep=' ')} {name}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -56,25 +86,29 @@ def _runs(job: Any) -> str:
 
 
 def joblist() -> str:
-    """Every job: id, name, enabled, next run, last run, runs/limit, schedule."""
+    """Every job: id, name, enabled, next run, last run, last result, running, runs, schedule."""
     from akjob.models import Job
 
-    rows = [
-        (
-            job.pk,
-            job.name,
-            "yes" if job.job_enabled else "no",
-            when(job._next_run),
-            when(job._last_run),
-            _runs(job),
-            job.describe(),
+    rows = []
+    for job in with_run_state(Job.objects.order_by("pk")):
+        zone = job_zone(job)
+        rows.append(
+            (
+                job.pk,
+                job.name,
+                "yes" if job.job_enabled else "no",
+                when(job._next_run, zone),
+                when(job._last_run, zone),
+                job.last_result or "-",
+                "yes" if job.in_progress else "no",
+                _runs(job),
+                job.describe(),
+            )
         )
-        for job in Job.objects.order_by("pk")
-    ]
     if not rows:
         return "No jobs."
-    headers = ("id", "name", "enabled", "next run", "last run", "runs", "schedule")
-    return table(headers, rows)
+    headers = ("id", "name", "enabled", "next run", "last run", "last result", "running", "runs")
+    return table((*headers, "schedule"), rows)
 
 
 def set_enabled(job_id: int, enabled: bool) -> str:
@@ -83,7 +117,8 @@ def set_enabled(job_id: int, enabled: bool) -> str:
     job.job_enabled = enabled
     job.save()
     state = "enabled" if enabled else "disabled"
-    return f"Job {job.pk} ({job.name or 'unnamed'}) {state}; next run {when(job._next_run)}."
+    nxt = when(job._next_run, job_zone(job))
+    return f"Job {job.pk} ({job.name or 'unnamed'}) {state}; next run {nxt}."
 
 
 def delete_job(job_id: int) -> str:
@@ -93,9 +128,10 @@ def delete_job(job_id: int) -> str:
     return f"Job {job_id} ({name}) deleted."
 
 
-def _code_object(job: Any) -> str:
+def code_object(job: Any) -> str | None:
+    """The code object as its repr, or why it cannot be loaded; None when there is none."""
     if job._job_code is None:
-        return "none"
+        return None
     try:
         return repr(job.job_code_object)
     except JobCodeError as exc:
@@ -104,31 +140,43 @@ def _code_object(job: Any) -> str:
 
 def fields(job: Any) -> list[tuple[str, str]]:
     """Every field of the job, as (name, shown value)."""
+    zone = job_zone(job)
     shown = [("id", str(job.pk))]
     for field in job._meta.concrete_fields:
         if field.name in HIDDEN_FIELDS:
             continue
         value = getattr(job, field.attname)
         if isinstance(value, datetime):
-            value = when(value)
+            value = when(value, zone)
         shown.append((field.name, "-" if value is None or value == "" else str(value)))
-    shown.append(("dates_list", ", ".join(when(d) for d in job.dates_list) or "-"))
+    shown.append(("dates_list", ", ".join(when(d, zone) for d in job.dates_list) or "-"))
     for name in DAY_SETS:
         shown.append((name, ", ".join(str(d) for d in getattr(job, name)) or "-"))
-    shown.append(("job_code_object", _code_object(job)))
+    shown.append(("job_code_object", code_object(job) or "none"))
     return shown
 
 
-def showinfo(job_id: int, *, count: int = 10) -> str:
-    """All fields, the schedule in words, the next ``count`` run times and the last runs."""
+def showinfo(job_id: int, *, count: int = NEXT_COUNT) -> str:
+    """All fields, the schedule in words, the next ``count`` run times (or why there are none)
+    and the last runs."""
     job = get_job(job_id)
-    lines = [f"Job {job.pk}: {job.name or 'unnamed'}", f"schedule: {job.describe()}", ""]
+    zone = job_zone(job)
+    lines = [
+        f"Job {job.pk}: {job.name or 'unnamed'}",
+        f"schedule: {job.describe()}",
+        f"time zone: {zone_name(zone)}",
+        f"running: {'yes' if job.in_progress else 'no'}; last result: {job.last_result or '-'}",
+        "",
+    ]
     width = max(len(name) for name, _ in fields(job))
     lines += [f"{name.ljust(width)}  {value}" for name, value in fields(job)]
-    upcoming = job.upcoming(count)
+    found = forecast(job, after=utcnow(), count=count)
     lines += ["", f"Next {count} run times:"]
-    lines += [f"  {when(t)}" for t in upcoming] or ["  none"]
-    lines += ["", "Last runs:", _runs_table(job.runs.all()[:LAST_RUNS], indent="  ")]
+    lines += [f"  {when(t, zone)}" for t in found.times] or ["  none"]
+    if found.reason:
+        lines.append(f"No next run: {found.reason}")
+    last = _runs_table(job.runs.all()[:LAST_RUNS], zone, indent="  ")
+    lines += ["", "Last runs:", last]
     return "\n".join(lines)
 
 
@@ -154,9 +202,15 @@ def run_status(run: Any) -> str:
     return f"{run.status}, {task}" if task else run.status
 
 
-def _runs_table(runs: Iterable[Any], *, indent: str = "") -> str:
+def _runs_table(runs: Iterable[Any], zone: tzinfo, *, indent: str = "") -> str:
     rows = [
-        (when(r.scheduled), when(r.started), when(r.finished), run_status(r), error_line(r.error))
+        (
+            when(r.scheduled, zone),
+            when(r.started, zone),
+            when(r.finished, zone),
+            run_status(r),
+            error_line(r.error),
+        )
         for r in runs
     ]
     if not rows:
@@ -169,7 +223,7 @@ def history(job_id: int) -> str:
     """The job's run records, newest first."""
     job = get_job(job_id)
     title = f"Runs of job {job.pk} ({job.name or 'unnamed'}), newest first:"
-    return f"{title}\n{_runs_table(job.runs.order_by('-scheduled', '-id'))}"
+    return f"{title}\n{_runs_table(job.runs.order_by('-scheduled', '-id'), job_zone(job))}"
 
 
 def reloadfixture() -> str:

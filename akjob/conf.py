@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: dict[str, Any] = {
     "AKJOB_PID_DIR": None,  # BASE_DIR/akjob
@@ -25,7 +27,13 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_POLL": timedelta(seconds=1),
     "AKJOB_LOOKAHEAD": timedelta(seconds=0.5),
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
+    "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
+    "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
+    "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
 }
+
+# The value of AKJOB_DEFAULT_TIMEZONE that stands for Django's TIME_ZONE setting.
+DJANGO_TIME_ZONE = "TIME_ZONE"
 
 # Environment variables that override the settings (the seed's launch options).
 ENVIRON = {
@@ -92,6 +100,39 @@ class _Settings:
     @property
     def lookahead(self) -> float:
         return _seconds(_get("AKJOB_LOOKAHEAD"))
+
+    @property
+    def start_timeout(self) -> float:
+        return _seconds(_get("AKJOB_START_TIMEOUT"))
+
+    @property
+    def out_keep(self) -> int:
+        return int(_get("AKJOB_OUT_KEEP"))
+
+    @property
+    def default_timezone_name(self) -> str:
+        """The IANA name ``AKJOB_DEFAULT_TIMEZONE`` stands for ("TIME_ZONE": Django's setting)."""
+        name = _get("AKJOB_DEFAULT_TIMEZONE")
+        if name == DJANGO_TIME_ZONE:
+            name = getattr(django_settings, "TIME_ZONE", None) or "UTC"
+        return str(name)
+
+    @property
+    def default_timezone(self) -> tzinfo:
+        """The zone of jobs whose ``timezone`` is empty (see docs/schedule.md)."""
+        return zone_named(self.default_timezone_name)
+
+
+def zone_named(name: str) -> tzinfo:
+    """``UTC`` or the IANA zone ``name``; ImproperlyConfigured for an unknown one."""
+    if name == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(
+            f"AKJOB_DEFAULT_TIMEZONE: {name!r} is not a known IANA time zone"
+        ) from exc
 
 
 akjob_settings = _Settings()

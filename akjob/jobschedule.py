@@ -1,12 +1,13 @@
 """Turning a :class:`~akjob.models.Job` into a :class:`~akjob.schedule.Schedule`, and validation.
 
 The schedule engine is pure; this module is the one place where model fields meet it. Every rule
-of SPEC S3 that concerns stored values is checked here and reported as a ``ValidationError`` keyed
-by the model field it is about.
+of docs/schedule.md that concerns stored values is checked here and reported as a
+``ValidationError`` keyed by the model field it is about.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from akjob import schedule as engine
+from akjob.conf import akjob_settings
 from akjob.timeutil import to_aware, truncate, utcnow
 
 if TYPE_CHECKING:
@@ -26,6 +28,7 @@ OFFSET_FIELDS = (
     "active_time_tz_offset_timedelta",
 )
 DAY = timedelta(hours=24)
+NO_CODE = "it has no code object (job_code_object is not set): there is nothing to run"
 
 
 def check_datetime(field: str, value: Any) -> datetime:
@@ -60,7 +63,8 @@ def _offset(job: Job, field: str) -> timezone:
 
 
 def _zones(job: Job) -> dict[str, tzinfo]:
-    """The zone each part of the schedule is read in: the job's IANA zone, or the offsets."""
+    """The zone each part of the schedule is read in: the job's IANA zone; without one, each
+    offset field that is set, and ``AKJOB_DEFAULT_TIMEZONE`` for the parts left at zero."""
     errors: dict[str, list[str]] = {}
     offsets: dict[str, tzinfo] = {}
     for field in OFFSET_FIELDS:
@@ -80,7 +84,18 @@ def _zones(job: Job) -> dict[str, tzinfo]:
         raise ValidationError(errors)
     if zone is not None:
         return dict.fromkeys([*OFFSET_FIELDS, "cron"], zone)
-    return offsets | {"cron": UTC}
+    default = akjob_settings.default_timezone
+    zones = {field: offsets[field] if getattr(job, field) else default for field in OFFSET_FIELDS}
+    return zones | {"cron": default}
+
+
+def job_zone(job: Job) -> tzinfo:
+    """The zone the job's times are shown in: its own, else ``AKJOB_DEFAULT_TIMEZONE``."""
+    try:
+        zone = _zone(job)
+    except ValidationError:
+        zone = None
+    return zone if zone is not None else akjob_settings.default_timezone
 
 
 def _pair(job: Job, days_field: str, time_field: str, days: list[int]) -> None:
@@ -145,12 +160,17 @@ def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
 
 
 def validate(job: Job) -> None:
-    """Every check of SPEC S3 on the job as it stands (field types first)."""
+    """Every check of docs/schedule.md on the job as it stands (field types first)."""
     job.full_clean(validate_unique=False, validate_constraints=False)
 
 
 def next_run_for(job: Job, *, at: datetime) -> datetime | None:
-    return engine.next_at_or_after(build(job, now=at), at=at)
+    """The job's next run time at or after ``at``; None without a code object (nothing to run,
+    so it is never due) or when the schedule has none left."""
+    schedule = build(job, now=at)
+    if job._job_code is None:
+        return None
+    return engine.next_at_or_after(schedule, at=at)
 
 
 def upcoming_for(job: Job, *, after: datetime, count: int) -> list[datetime]:
@@ -163,3 +183,27 @@ def describe_job(job: Job) -> str:
         return engine.describe(build(job))
     except ValidationError as exc:
         return f"invalid schedule: {'; '.join(exc.messages)}"
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A job's next run times, or (``times`` empty) the reason it has none, in words."""
+
+    times: tuple[datetime, ...] = ()
+    reason: str | None = None
+
+
+def forecast(job: Job, *, after: datetime, count: int) -> Forecast:
+    """The next ``count`` run times strictly after ``after``, or why there are none: the words
+    the admin's change page and ``akjobd showinfo`` both show."""
+    after = to_aware(after)
+    try:
+        schedule = build(job, now=after)
+    except ValidationError as exc:
+        return Forecast(reason=f"the schedule is invalid: {'; '.join(exc.messages)}")
+    if job._job_code is None:
+        return Forecast(reason=NO_CODE)
+    times = engine.upcoming(schedule, after=after, count=count)
+    if times:
+        return Forecast(tuple(times))
+    return Forecast(reason=engine.explain_empty(schedule, after=after) or "no run time is left")

@@ -4,13 +4,18 @@ akjob logs to ordinary ``logging`` loggers under ``akjob.`` that propagate, so a
 ``LOGGING`` setting can route them anywhere. Only the daemon process (and the job processes it
 starts) also writes akjob's own files, in the log directory:
 
-- ``akjobd.log``: every ``akjob.*`` logger except the job loggers (``akjob.daemon`` and the rest);
-- ``akjob.job.log``: ``akjob.job`` and the loggers below it;
+- ``akjobd.log``: every ``akjob.*`` logger except the job loggers (``akjob.daemon`` and the rest),
+  and the project's own loggers outside of runs;
+- ``akjob.job.log``: ``akjob.job`` and the loggers below it, and every other logger's records
+  emitted while a job's code runs (``logging.getLogger(__name__)`` in a job module), with the
+  job's and the run's id;
 - the files named by :class:`akjob.akjob_logger.AkjobLogging` for job code.
 
-A record goes to one akjob file only: the one attached closest to its logger. Files rotate at
-midnight and 15 days are kept. Writing a file from one process only is what keeps rotation sane,
-so nothing here runs at import time or in the web process.
+The project's loggers reach these files through handlers on the root logger, added in the daemon
+only; job processes are forked from it after that, so job code needs no set-up. A record goes to
+one akjob file only: the one attached closest to its logger. Files rotate at midnight and 15 days
+are kept. Writing a file from one process only is what keeps rotation sane, so nothing here runs
+at import time or in the web process. docs/logging.md says how to configure it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ DAEMON_LOG = "akjobd.log"
 JOB_LOG = "akjob.job.log"
 OUT_FILE = "akjobd.out"
 FORMAT = "%(asctime)s %(levelname)s %(name)s [pid %(process)d] %(message)s"
+# Records of the project's loggers emitted while a job's code runs.
+RUN_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s [job %(akjob_job)s run %(akjob_run)s pid %(process)d] "
+    "%(message)s"
+)
 BACKUP_COUNT = 15
 
 _lock = threading.RLock()
@@ -41,7 +51,7 @@ class _State:
         self.handlers: dict[Path, TimedRotatingFileHandler] = {}
         self.attached: list[tuple[logging.Logger, logging.Handler]] = []
         self.routes: dict[str, tuple[str, str]] = {}
-        self.level_set: list[logging.Logger] = []
+        self.level_set: list[tuple[logging.Logger, int]] = []  # with the level before
 
 
 _state = _State()
@@ -61,14 +71,53 @@ class _OneFilePerRecord(logging.Filter):
         return True
 
 
+def _is_akjob(record: logging.LogRecord) -> bool:
+    return record.name == ROOT_LOGGER or record.name.startswith(ROOT_LOGGER + ".")
+
+
+class RunContext(logging.Filter):
+    """Give each record ``akjob_job`` and ``akjob_run``: the ids of the run whose code emits it
+    (:func:`akjob.context.current_run`), ``-`` outside a run. Usable in a project's ``LOGGING``
+    (``"()": "akjob.log.RunContext"``) to put the ids in its own handlers' format."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from akjob.context import current_run
+
+        run = current_run()
+        record.akjob_job = run.job_id if run else "-"
+        record.akjob_run = run.run_id if run and run.run_id is not None else "-"
+        return True
+
+
+class _ProjectRecords(RunContext):
+    """On a file handler of the root logger: let the project's records (not akjob's, which come
+    through their own loggers) in when emitted inside a run (``inside``) or outside one."""
+
+    def __init__(self, *, inside: bool) -> None:
+        super().__init__()
+        self.inside = inside
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _is_akjob(record):
+            return True
+        super().filter(record)
+        in_run = record.akjob_job != "-"  # type: ignore[attr-defined]
+        record._akjob_in_run = in_run
+        return in_run == self.inside
+
+
 class _PerLoggerFormatter(logging.Formatter):
-    """One file, one handler, but each logger routed there may bring its own format."""
+    """One file, one handler, but each logger routed there may bring its own format, and the
+    project's records from inside a run carry the run's ids."""
 
     def __init__(self, default: str) -> None:
         super().__init__(default)
         self.by_logger: dict[str, logging.Formatter] = {}
+        self.in_run = logging.Formatter(RUN_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "_akjob_in_run", False) and not _is_akjob(record):
+            return self.in_run.format(record)
         name = record.name
         while name:
             formatter = self.by_logger.get(name)
@@ -83,8 +132,10 @@ def configure_daemon_logging(
 ) -> list[IO[Any]]:
     """Attach akjob's file handlers in this process (idempotent); return the open log streams.
 
-    ``stderr`` also echoes every akjob record to standard error (``akjobd run``). The ``akjob``
-    logger gets ``level`` unless the project's LOGGING gave it one.
+    ``stderr`` also echoes every record that reaches the root logger to standard error
+    (``akjobd run``). The ``akjob`` logger gets ``level`` unless the project's LOGGING gave it
+    one, and so does the root logger (which the project's loggers inherit their level from)
+    unless LOGGING configures it.
     """
     with _lock:
         log_dir = Path(log_dir).resolve()
@@ -92,12 +143,16 @@ def configure_daemon_logging(
             reset()
         log_dir.mkdir(parents=True, exist_ok=True)
         _state.log_dir = log_dir
-        root = logging.getLogger(ROOT_LOGGER)
-        if root.level == logging.NOTSET and root not in _state.level_set:
-            root.setLevel(level)
-            _state.level_set.append(root)
-        _attach(root, _file_handler(DAEMON_LOG))
-        _attach(logging.getLogger(JOB_LOGGER), _file_handler(JOB_LOG))
+        akjob, root = logging.getLogger(ROOT_LOGGER), logging.getLogger()
+        if akjob.level == logging.NOTSET:
+            _set_level(akjob, level)
+        if not _root_configured() and root.level > level:
+            _set_level(root, level)
+        daemon_file, job_file = _file_handler(DAEMON_LOG), _file_handler(JOB_LOG)
+        _attach(akjob, daemon_file)
+        _attach(logging.getLogger(JOB_LOGGER), job_file)
+        _attach(root, job_file)  # the project's records from inside runs
+        _attach(root, daemon_file)  # and from outside them
         for name, (filename, fmt) in _state.routes.items():
             _route_now(name, filename, fmt)
         if stderr and not any(getattr(h, "_akjob_stderr", False) for _, h in _state.attached):
@@ -106,6 +161,37 @@ def configure_daemon_logging(
             echo._akjob_stderr = True  # type: ignore[attr-defined]
             _attach(root, echo)
         return open_streams()
+
+
+def _set_level(logger: logging.Logger, level: int) -> None:
+    if all(known is not logger for known, _ in _state.level_set):
+        _state.level_set.append((logger, logger.level))
+    logger.setLevel(level)
+
+
+def _root_configured() -> bool:
+    """Whether the project's ``LOGGING`` setting configures the root logger."""
+    from django.conf import settings
+
+    config = getattr(settings, "LOGGING", None) or {}
+    return "root" in config or "" in (config.get("loggers") or {})
+
+
+def keep_previous_out(log_dir: str | Path, keep: int) -> None:
+    """Before a start empties akjobd.out: keep the previous one as akjobd.out.1, shifting the
+    earlier ones up to akjobd.out.``keep`` (the oldest beyond that is dropped). An empty
+    akjobd.out holds nothing to read and is not kept."""
+    out = Path(log_dir) / OUT_FILE
+    try:
+        if out.stat().st_size == 0:
+            return
+    except FileNotFoundError:
+        return
+    for number in range(keep - 1, 0, -1):
+        older = out.with_name(f"{OUT_FILE}.{number}")
+        if older.exists():
+            older.replace(out.with_name(f"{OUT_FILE}.{number + 1}"))
+    out.replace(out.with_name(f"{OUT_FILE}.1"))
 
 
 def is_configured() -> bool:
@@ -172,8 +258,8 @@ def reset() -> None:
             logger.removeHandler(handler)
         for handler in _state.handlers.values():
             handler.close()
-        for logger in _state.level_set:
-            logger.setLevel(logging.NOTSET)
+        for logger, before in _state.level_set:
+            logger.setLevel(before)
         routes = _state.routes
         _state.__init__()  # type: ignore[misc]
         _state.routes = routes
@@ -199,6 +285,8 @@ def _file_handler(filename: str) -> TimedRotatingFileHandler:
             path, when="midnight", backupCount=BACKUP_COUNT, encoding="utf-8"
         )
         handler.setFormatter(_PerLoggerFormatter(FORMAT))
+        if filename in (JOB_LOG, DAEMON_LOG):  # these two also take the project's records
+            handler.addFilter(_ProjectRecords(inside=filename == JOB_LOG))
         handler.addFilter(_OneFilePerRecord())
         _state.handlers[path] = handler
     return handler

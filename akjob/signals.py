@@ -58,3 +58,15 @@ def on_days_changed(sender: Any, instance: Any, action: str, reverse: bool, **kw
         return
     for job in Job.objects.filter(pk__in=kwargs.get("pk_set") or ()):
         reschedule_job(job)
+
+
+def on_job_saved(
+    sender: Any, instance: Any, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    """A saved job that gained or lost its code object is rescheduled: a job without one has no
+    next run (nothing to run), and one that just got its code is due from now on."""
+    if created or kwargs.get("raw"):
+        return  # a new job's own save schedules it
+    loaded = getattr(instance, "_loaded", {})
+    if "_job_code" in loaded and (loaded["_job_code"] is None) != (instance._job_code is None):
+        reschedule_job(instance)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from typing import Any
 
 import pytest
+from django.core.signals import request_started
+from django.db import close_old_connections
 
 from akjob.daemon import autostart
 from akjob.daemon.autostart import should_autostart
+from tests.acceptance.project import wait_for
 
 VENV = "/srv/app/.venv/bin"
 RUN_MAIN = {"RUN_MAIN": "true"}
@@ -84,7 +88,11 @@ def test_maybe_autostart_starts_akjobd_start_in_its_own_session() -> None:
         return started[-1]
 
     process = autostart.maybe_autostart(
-        ["gunicorn", "proj.wsgi"], {"PATH": "/usr/bin"}, modules={}, popen=popen
+        ["gunicorn", "proj.wsgi"],
+        {"PATH": "/usr/bin"},
+        modules={},
+        popen=popen,
+        serving=lambda launch: launch(),  # as if it served at once
     )
     assert process is started[0]
     assert process.args == [sys.executable, "-m", "django", "akjobd", "start"]
@@ -115,3 +123,60 @@ def test_the_command_started_is_a_working_manage_py_equivalent() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "reloadfixture" in result.stdout
+
+
+# -- a server starts akjobd once it serves ---------------------------------------------------
+
+
+def test_a_server_waits_until_it_serves_a_forced_program_does_not() -> None:
+    started: list[list[str]] = []
+    waiting: list[Any] = []
+
+    def popen(args: list[str], **kwargs: Any) -> FakeProcess:
+        started.append(args)
+        return FakeProcess(args, **kwargs)
+
+    autostart.maybe_autostart(
+        ["gunicorn", "proj.wsgi"], {}, modules={}, popen=popen, serving=waiting.append
+    )
+    assert started == [] and len(waiting) == 1
+    waiting[0]()
+    assert len(started) == 1
+    forced = autostart.maybe_autostart(
+        ["celery"], {"AKJOB_START_DAEMON": "1"}, modules={}, popen=popen, serving=waiting.append
+    )
+    assert isinstance(forced, FakeProcess) and len(waiting) == 1
+
+
+def test_listening_sees_a_listening_socket_and_nothing_else(tmp_path) -> None:
+    with socket.socket() as bound, socket.socket(socket.AF_UNIX) as unix:
+        bound.bind(("127.0.0.1", 0))
+        assert bound.fileno() not in autostart.listening_fds()  # bound, not serving
+        bound.listen()
+        unix.bind(str(tmp_path / "sock"))
+        unix.listen()
+        assert {bound.fileno(), unix.fileno()} <= autostart.listening_fds()
+        assert autostart.listening()
+
+
+def test_when_serving_fires_once_on_listening() -> None:
+    fired: list[int] = []
+    fire = autostart.when_serving(lambda: fired.append(1), every=0.01)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        wait_for(lambda: fired, timeout=10, what="the launch")
+    assert fire() is False  # a request now changes nothing
+    assert fired == [1]
+
+
+def test_when_serving_fires_on_the_first_request() -> None:
+    fired: list[int] = []
+    autostart.when_serving(lambda: fired.append(1), every=3600)
+    request_started.disconnect(close_old_connections)  # as Django's test client does
+    try:
+        request_started.send(sender=None)
+        request_started.send(sender=None)
+    finally:
+        request_started.connect(close_old_connections)
+    assert fired == [1]

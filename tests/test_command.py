@@ -65,8 +65,11 @@ def test_joblist_table(job: Job) -> None:
     other = Job(name="Disabled one", run_every=timedelta(minutes=5), job_enabled=False)
     other.save()
     lines = akjobd("joblist").splitlines()
-    assert lines[0].split() == ["id", "name", "enabled", "next", "run", "last", "run", "runs"] + [
-        "schedule"
+    assert lines[0].split() == ["id", "name", "enabled", "next", "run", "last", "run", "last"] + [
+        "result",
+        "running",
+        "runs",
+        "schedule",
     ]
     assert set(lines[1]) <= {"-", " "}
     assert re.match(rf"{job.pk} +Print Hello World +yes ", lines[2])
@@ -196,7 +199,7 @@ def test_unknown_id(db: None, action: str) -> None:
 )
 def test_missing_id(db: None, action: str) -> None:
     error = failure(action)
-    assert str(error) == f"{action} needs a job id: -id N"
+    assert str(error) == f"{action} needs a job id: {action} N (or -id N)"
     assert error.returncode == 2
 
 
@@ -208,7 +211,7 @@ def test_unknown_action() -> None:
 
 def test_malformed_id() -> None:
     error = failure("showinfo", "-id", "abc")
-    assert "invalid int value: 'abc'" in str(error)
+    assert "invalid job id 'abc'" in str(error)
     assert error.returncode == 2
 
 
@@ -247,7 +250,7 @@ def test_start_with_explicit_pid_options(held: PidFile, tmp_path: Path) -> None:
     assert out.strip() == f"akjobd is already running (pid {os.getpid()})"
 
 
-def test_run_when_already_running_is_an_error(held: PidFile) -> None:
+def test_run_when_already_running_is_an_error(held: PidFile, db: None) -> None:
     error = failure("run")
     assert str(error) == f"akjobd is already running (pid {os.getpid()})"
     assert error.returncode == 1
@@ -276,7 +279,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
         (["explode"], 2, "unknown action 'explode'"),
         ([], 2, "required: ACTION"),
         (["showinfo"], 2, "showinfo needs a job id"),
-        (["showinfo", "-id", "abc"], 2, "invalid int value"),
+        (["showinfo", "-id", "abc"], 2, "invalid job id 'abc'"),
+        (["showinfo", "abc"], 2, "invalid job id 'abc'"),
+        (["showinfo", "1", "-id", "2"], 2, "two different job ids"),
+        (["status", "--json"], 2, "--json is for joblist, showinfo, history"),
+        (["help", "explode"], 2, "help: unknown action 'explode'"),
         (["showinfo", "-id", "999999"], 1, "no job with id 999999"),
         (["runjob", "-id", "999999"], 1, "no job with id 999999"),
         (["deletejob", "--id", "999999"], 1, "no job with id 999999"),
@@ -293,6 +300,22 @@ def test_errors_are_one_line_on_stderr(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [["showinfo", "--help"], ["start", "-h"], ["help", "start"], ["history", "3", "--help"]]
+)
+def test_action_help_from_the_command_line(project: Project, args: list[str]) -> None:
+    result = project.manage("akjobd", *args, check=False)
+    action = next(a for a in args if a != "help")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout.startswith(f"usage: manage.py akjobd {action}")
+
+
+def test_the_command_help_lists_the_actions(project: Project) -> None:
+    result = project.manage("akjobd", "--help")
+    assert "akjobd help ACTION" in result.stdout
+    assert "\n  joblist " in result.stdout
 
 
 def test_stop_when_not_running_exits_0(project: Project) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,3 +174,57 @@ def test_forked_job_processes_leave_rotation_to_the_daemon(tmp_path: Path) -> No
         check=False,
     )
     assert result.stdout.strip() == "0 True", result.stderr
+
+
+def test_the_previous_akjobd_out_is_kept_up_to_n(tmp_path: Path) -> None:
+    out = tmp_path / "akjobd.out"
+    log.keep_previous_out(tmp_path, 3)  # nothing yet
+    for start in range(1, 6):
+        out.write_text(f"start {start}\n")
+        log.keep_previous_out(tmp_path, 3)
+        assert not out.exists()
+    kept = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert kept == {
+        "akjobd.out.1": "start 5\n",
+        "akjobd.out.2": "start 4\n",
+        "akjobd.out.3": "start 3\n",
+    }
+    out.write_text("")  # an empty one holds nothing to read: the others stay
+    log.keep_previous_out(tmp_path, 3)
+    assert (tmp_path / "akjobd.out.1").read_text() == "start 5\n"
+
+
+def test_project_loggers_go_to_the_job_log_inside_a_run_and_to_akjobd_log_outside(
+    tmp_path: Path,
+) -> None:
+    from akjob.context import RunInfo, running
+
+    root = logging.getLogger()
+    before = root.level
+    log.configure_daemon_logging(tmp_path)
+    assert root.level == logging.INFO  # the project's loggers' INFO lines are not lost
+    mine = logging.getLogger("myproject.jobs")
+    with running(RunInfo(run_id=12, job_id=3, scheduled=None)):
+        mine.info("inside")
+        logging.getLogger("akjob.job").info("akjob's own")
+    mine.warning("outside")
+    for handler in log._state.handlers.values():
+        handler.flush()
+    job_log = lines(tmp_path / "akjob.job.log")
+    assert job_log[0].endswith(f" INFO myproject.jobs [job 3 run 12 pid {os.getpid()}] inside")
+    assert job_log[1].endswith("] akjob's own") and len(job_log) == 2
+    daemon_log = lines(tmp_path / "akjobd.log")
+    assert [line.split("] ", 1)[1] for line in daemon_log] == ["outside"]
+    log.reset()
+    assert root.level == before
+
+
+def test_run_context_for_the_project_s_own_handlers() -> None:
+    from akjob.context import RunInfo, running
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    log.RunContext().filter(record)
+    assert (record.akjob_job, record.akjob_run) == ("-", "-")
+    with running(RunInfo(run_id=None, job_id=5, scheduled=None)):
+        log.RunContext().filter(record)
+    assert (record.akjob_job, record.akjob_run) == (5, "-")

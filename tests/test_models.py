@@ -13,6 +13,8 @@ from akjob.models import DayOfMonth, DayOfWeek, Job, JobCallable, Months
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2027, 6, 7, 9, 0, 0, tzinfo=UTC)  # a Monday
+# Jobs without a code object have no next run: the tests of run times give them one.
+CODE = JobCallable(print, "hi")
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +31,7 @@ def test_day_tables_are_filled_by_the_migration():
 
 
 def test_list_properties_on_an_unsaved_job_are_applied_at_save():
-    job = Job(name="weekly", weekly_time=time(6, 0))
+    job = Job(name="weekly", weekly_time=time(6, 0), job_code_object=CODE)
     job.weekly_days_list = [6, DayOfWeek.objects.get(day=2), 2]
     assert job.weekly_days_list == [2, 6]
     assert job.pk is None
@@ -89,7 +91,9 @@ def test_list_methods_on_the_returned_list_change_nothing():
 
 
 def test_manager_changes_reschedule():
-    job = Job.objects.create(name="m", monthly_time=time(1, 0), monthly_days_list=[1])
+    job = Job.objects.create(
+        name="m", monthly_time=time(1, 0), monthly_days_list=[1], job_code_object=CODE
+    )
     assert job._next_run == datetime(2027, 7, 1, 1, 0, tzinfo=UTC)
     job.monthly_days.add(8)
     assert Job.objects.get(pk=job.pk)._next_run == datetime(2027, 6, 8, 1, 0, tzinfo=UTC)
@@ -123,7 +127,9 @@ def test_unchanged_save_writes_nothing():
 
 
 def test_schedule_edit_reschedules_from_fresh_housekeeping():
-    job = Job.objects.create(name="a", run_every=timedelta(minutes=5), run_count_limit=10)
+    job = Job.objects.create(
+        name="a", run_every=timedelta(minutes=5), run_count_limit=10, job_code_object=CODE
+    )
     stale = Job.objects.get(pk=job.pk)
     Job.objects.filter(pk=job.pk).update(_run_count=10)
     stale.run_count_limit = 11
@@ -135,7 +141,7 @@ def test_schedule_edit_reschedules_from_fresh_housekeeping():
 
 
 def test_disable_clears_next_run_and_enable_restores_it():
-    job = Job.objects.create(name="a", run_every=timedelta(minutes=5))
+    job = Job.objects.create(name="a", run_every=timedelta(minutes=5), job_code_object=CODE)
     job.job_enabled = False
     job.save()
     assert Job.objects.get(pk=job.pk)._next_run is None
@@ -156,7 +162,7 @@ def test_interval_anchor_aligns_the_grid():
 
 
 def test_next_run_on_unsaved_job_does_not_write():
-    job = Job(name="x", run_every=timedelta(hours=1))
+    job = Job(name="x", run_every=timedelta(hours=1), job_code_object=CODE)
     assert job.next_run() == NOW + timedelta(hours=1)
     assert job._next_run == NOW + timedelta(hours=1)
     assert Job.objects.count() == 0
@@ -172,12 +178,16 @@ def test_upcoming_never_changes_the_job():
 
 
 def test_str_shows_name_run_count_and_next_run():
-    job = Job.objects.create(name="Report", run_every=timedelta(hours=1), run_count_limit=5)
+    job = Job.objects.create(
+        name="Report", run_every=timedelta(hours=1), run_count_limit=5, job_code_object=CODE
+    )
     assert str(job) == f"Report (id {job.pk}): runs 0/5, next 2027-06-07 10:00:00 UTC"
 
 
 def test_timezone_job():
-    job = Job(name="denver", timezone="America/Denver", weekly_time=time(22, 0))
+    job = Job(
+        name="denver", timezone="America/Denver", weekly_time=time(22, 0), job_code_object=CODE
+    )
     job.weekly_days_list = [2, 3, 4, 5, 6]
     job.save()
     # Monday 22:00 MDT = Tuesday 04:00 UTC.
@@ -185,7 +195,9 @@ def test_timezone_job():
 
 
 def test_cron_job():
-    job = Job.objects.create(name="cron", cron="30 4 * * 1", timezone="America/Denver")
+    job = Job.objects.create(
+        name="cron", cron="30 4 * * 1", timezone="America/Denver", job_code_object=CODE
+    )
     # Monday 03:00 MDT now; 04:30 MDT today is 10:30 UTC.
     assert job._next_run == datetime(2027, 6, 7, 10, 30, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
 
-from akjob.models import Job, JobDates
+from akjob.models import Job, JobCallable, JobDates
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +119,7 @@ def test_refused_list_on_saved_job_leaves_days_unchanged():
 
 @override_settings(USE_TZ=False, TIME_ZONE="Europe/London")
 def test_naive_datetimes_without_use_tz_are_local_time():
-    job = Job(name="london")
+    job = Job(name="london", job_code_object=JobCallable(print, "hi"))
     job.dates_list = [datetime(2027, 7, 1, 12, 0)]
     job.save()
     # 12:00 BST is 11:00 UTC; stored naive in local time.

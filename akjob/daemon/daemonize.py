@@ -3,9 +3,11 @@
 The command takes the pid-file lock (and, on SQLite, the database lock) *before* forking, so of
 any number of simultaneous starts exactly one goes on; the others say "already running" and exit
 0, which makes ``start`` safe from cron every minute. The forked process inherits the locks,
-daemonizes with python-daemon and reports its pid (or why it could not start) back through a pipe,
-so the command prints the pid of a daemon that really runs. SIGTERM and SIGINT only ask the loop
-to stop, never python-daemon's default ``SystemExit``.
+daemonizes with python-daemon and reports its pid (or why it could not start) back through a pipe.
+The command then waits for the daemon's first heartbeat (:mod:`akjob.daemon.firstbeat`), so
+"started" means running jobs; a daemon that dies or stays silent is stopped and the reason it
+logged is printed. SIGTERM and SIGINT only ask the loop to stop, never python-daemon's default
+``SystemExit``.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 
 from akjob import log
 from akjob.conf import akjob_settings
-from akjob.daemon import runtime
+from akjob.daemon import firstbeat, runtime
 from akjob.daemon.pidfile import LockFile
 from akjob.daemon.runtime import (
     EXIT_FAILED,
@@ -41,7 +44,6 @@ from akjob.daemon.runtime import (
 )
 from akjob.exceptions import DaemonAlreadyRunning
 
-START_TIMEOUT = 30.0  # how long ``start`` waits for the daemon to report
 UMASK = 0o022
 ERROR_PREFIX = "error:"
 
@@ -52,16 +54,26 @@ def start(
     logdir: str | os.PathLike[str] | None = None,
     *,
     daemon_factory: Callable[[], Stoppable] = default_daemon,
-    timeout: float = START_TIMEOUT,
+    timeout: float | None = None,
+    beat: Callable[[int, datetime], bool] = firstbeat.heartbeat_written,
 ) -> Outcome:
-    """Start akjobd in the background, unless one already runs for this pid file or database."""
+    """Start akjobd in the background, unless one already runs for this pid file or database;
+    "started" once it wrote its first heartbeat (``beat``), within ``timeout`` seconds
+    (``AKJOB_START_TIMEOUT``)."""
     paths = Paths.resolve(piddir, pidname, logdir)
+    timeout = akjob_settings.start_timeout if timeout is None else timeout
+    deadline = time.monotonic() + timeout
     try:
         locks = take_locks(paths)
     except DaemonAlreadyRunning as exc:
         return Outcome(EXIT_OK, already_running(exc))
     from django.db import connections
 
+    missing = _unmigrated(locks)
+    if missing:
+        return Outcome(EXIT_FAILED, missing)
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    log_from = firstbeat.size(paths.log_dir / log.DAEMON_LOG)
     connections.close_all()  # a forked process must not share the parent's connections
     read_fd, write_fd = os.pipe()
     sys.stdout.flush()
@@ -74,7 +86,7 @@ def start(
     for lock in locks:
         lock.detach()  # the child holds the locks now
     try:
-        pid = _read_report(read_fd, timeout)
+        pid = _read_report(read_fd, max(deadline - time.monotonic(), 0.0))
     finally:
         os.close(read_fd)
         with suppress(ChildProcessError):
@@ -82,9 +94,34 @@ def start(
     if isinstance(pid, str):
         return Outcome(EXIT_FAILED, f"akjobd did not start: {pid}")
     if pid is None:
-        out = paths.log_dir / log.OUT_FILE
-        return Outcome(EXIT_FAILED, f"akjobd did not start; see {out}")
+        reason = firstbeat.log_reason(paths.log_dir, log_from)
+        return Outcome(EXIT_FAILED, f"akjobd did not start: {reason}")
+    failure = firstbeat.await_heartbeat(
+        pid, paths.pid_file, since=since, deadline=deadline, timeout=timeout, beat=beat
+    )
+    if failure is not None:
+        firstbeat.stop_silent(pid, paths.pid_file)
+        reason = firstbeat.log_reason(paths.log_dir, log_from)
+        return Outcome(EXIT_FAILED, f"akjobd did not start (pid {pid}): {failure}; {reason}")
     return Outcome(EXIT_OK, f"akjobd started (pid {pid})")
+
+
+def _unmigrated(locks: list[LockFile]) -> str | None:
+    """Why akjobd cannot start on this database (its akjob migrations not applied), releasing
+    the locks then; None when it can. A database that cannot be reached raises."""
+    from akjob.checks import migration_problem
+
+    try:
+        problem = migration_problem()
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    if problem is None:
+        return None
+    for lock in locks:
+        lock.release()
+    return f"akjobd did not start: {problem}"
 
 
 def _read_report(fd: int, timeout: float) -> int | str | None:
@@ -117,6 +154,7 @@ def _become_daemon(  # pragma: no cover - runs in the forked process
     daemonized = False
     try:
         paths.log_dir.mkdir(parents=True, exist_ok=True)
+        log.keep_previous_out(paths.log_dir, akjob_settings.out_keep)
         out = open(paths.log_dir / log.OUT_FILE, "w", buffering=1, encoding="utf-8")
         streams = log.configure_daemon_logging(paths.log_dir)
         relay = StopRelay()

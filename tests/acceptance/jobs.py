@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -158,3 +159,15 @@ class ForkExitHard:
     def run(self, ownjob):
         if os.fork() == 0:
             os._exit(3)
+
+
+log = logging.getLogger(__name__)
+
+
+class LogsItself:
+    """Logs through its own module's logger, as Django code does, and prints."""
+
+    def run(self, ownjob):
+        log.info("info from job code")
+        log.warning("warning from job code")
+        print("printed by job code", flush=True)

@@ -83,6 +83,7 @@ def test_daemon_files_and_working_directory(project: Project) -> None:
     (project.log_dir / "akjobd.out").write_text("left over from last time\n")
     pid = started_pid(project)
     assert (project.log_dir / "akjobd.out").read_text() == ""  # truncated at each start
+    assert (project.log_dir / "akjobd.out.1").read_text() == "left over from last time\n"
     assert (project.log_dir / "akjob.job.log").exists()
     assert Path(f"/proc/{pid}/cwd").resolve() == project.base.resolve()  # BASE_DIR
     assert os.getsid(pid) != os.getsid(0)  # its own session, detached from the terminal
@@ -206,7 +207,8 @@ def test_a_daemon_that_cannot_start_says_why_in_one_line(project: Project) -> No
     assert result.returncode == 1
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "akjobd did not start: FileExistsError" in result.stderr
+    assert "refused by system checks: akjob.E003" in result.stderr
+    assert f"log directory {blocker} exists and is not a directory" in result.stderr
     assert not is_running(project.pid_file)
     assert daemons(project) == []
     assert STARTED.match(project.akjobd("start").stdout.strip())  # nothing left in the way

@@ -91,6 +91,7 @@ def test_change_page_shows_next_runs_last_runs_and_code_state(frozen, admin_clie
 
 def test_change_page_explains_a_job_without_next_run(frozen, admin_client):
     job = Job(name="never", weekly_time=time(6, 0), active_date_end=frozen.date())
+    job.job_code_object = JobCallable(print, "hi")
     job.weekly_days_list = [4]  # Wednesday
     job.active_weekly_days_list = [4]
     job.save()

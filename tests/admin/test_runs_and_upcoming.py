@@ -7,12 +7,13 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from django.urls import reverse
 
-from akjob.models import Job, JobRun
+from akjob.models import Job, JobCallable, JobRun
 
 pytestmark = pytest.mark.django_db
 
 RUNS = reverse("admin:akjob_jobrun_changelist")
 UPCOMING = reverse("admin:akjob_job_upcoming")
+CODE = JobCallable(print, "hi")  # a job without a code object has no run times
 TRACEBACK = (
     "Traceback (most recent call last):\n"
     '  File "jobs.py", line 3, in report\n'
@@ -91,13 +92,18 @@ def test_the_viewer_sees_runs(frozen, viewer_client, runs):
 
 
 def test_upcoming_lists_every_run_of_the_next_24_hours_in_time_order(frozen, admin_client):
-    weekly = Job(name="weekly", weekly_time=time(6, 0))
+    weekly = Job(name="weekly", weekly_time=time(6, 0), job_code_object=CODE)
     weekly.weekly_days_list = [3]  # Tuesday 2027-06-08 06:00
     weekly.save()
     Job.objects.create(
-        name="hourly", run_every=timedelta(hours=4), _last_interval=frozen.replace(hour=0)
+        name="hourly",
+        run_every=timedelta(hours=4),
+        _last_interval=frozen.replace(hour=0),
+        job_code_object=CODE,
     )
-    both = Job.objects.create(name="both", cron="0 12 * * *", run_every=timedelta(days=1))
+    both = Job.objects.create(
+        name="both", cron="0 12 * * *", run_every=timedelta(days=1), job_code_object=CODE
+    )
     Job.objects.filter(pk=both.pk).update(_last_interval=frozen.replace(hour=12) - timedelta(1))
     Job.objects.create(name="off", run_every=timedelta(minutes=1), job_enabled=False)
     response = admin_client.get(UPCOMING)
@@ -120,7 +126,7 @@ def test_upcoming_lists_every_run_of_the_next_24_hours_in_time_order(frozen, adm
 
 
 def test_upcoming_takes_a_range(frozen, admin_client):
-    Job.objects.create(name="hourly", run_every=timedelta(hours=1))
+    Job.objects.create(name="hourly", run_every=timedelta(hours=1), job_code_object=CODE)
     rows = admin_client.get(UPCOMING, {"hours": 3}).context["rows"]
     assert [r.when for r in rows] == [frozen + timedelta(hours=h) for h in (1, 2, 3)]
     start = "2027-06-10T00:00"
@@ -146,7 +152,7 @@ def test_upcoming_refuses_a_bad_range(frozen, admin_client, query, field):
 
 
 def test_upcoming_caps_a_busy_job(frozen, admin_client):
-    Job.objects.create(name="every second", run_every=timedelta(seconds=1))
+    Job.objects.create(name="every second", run_every=timedelta(seconds=1), job_code_object=CODE)
     response = admin_client.get(UPCOMING)
     assert len(response.context["rows"]) == 200
     assert [j.name for j in response.context["cut"]] == ["every second"]

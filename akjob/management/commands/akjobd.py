@@ -1,31 +1,40 @@
-"""``python manage.py akjobd ACTION [options]``: control akjobd and look at jobs.
+"""``python manage.py akjobd ACTION [ID] [options]``: control akjobd and look at jobs.
 
-Thin: parse the arguments, call :mod:`akjob.daemon.process` or :mod:`akjob.cli`, print the result.
-Errors are one line on stderr with a non-zero exit status: 2 for a usage error (unknown action,
-missing or malformed -id), 1 for an unknown job id or a failed action, 3 for ``status`` when akjobd
-is not running.
+Thin: parse the arguments, call :mod:`akjob.daemon.process`, :mod:`akjob.cli` or
+:mod:`akjob.clijson`, print the result. Errors are one line on stderr with a non-zero exit
+status: 2 for a usage error (unknown action, missing or malformed job id), 1 for an unknown job id
+or a failed action (a failed system check included), 3 for ``status`` when akjobd is not running.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
 from django.db import DatabaseError
 
-from akjob import cli
+from akjob import checks, cli, clihelp, clijson
 from akjob.daemon import process
-from akjob.daemon.process import Outcome
+from akjob.daemon.process import Outcome, Paths
 from akjob.exceptions import AkjobError, JobNotFound
 
 EXIT_USAGE = 2
 DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
 OTHER_ACTIONS = ("reloadfixture", "joblist")
-ACTIONS = DAEMON_ACTIONS + OTHER_ACTIONS + JOB_ACTIONS
+ACTIONS = (*DAEMON_ACTIONS, *OTHER_ACTIONS, *JOB_ACTIONS, "help")
+CHECKED_ACTIONS = ("start", "run", "restart")  # refused while a system check fails
+JSON_ACTIONS = ("joblist", "showinfo", "history")
+HELP_FLAGS = ("-h", "--help")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -36,30 +45,42 @@ def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     pid = {"piddir": options["piddir"], "pidname": options["pidname"]}
     if name in ("stop", "status", "reload"):
         return getattr(process, name)(**pid)
+    paths = Paths.resolve(options["piddir"], options["pidname"], options["logdir"])
+    refused = checks.refusals(paths.pid_file.parent, paths.log_dir)
+    if refused:
+        detail = checks.describe(refused).replace("\n", " ")
+        return Outcome(process.EXIT_FAILED, f"akjobd {name}: refused by system checks: {detail}")
+    problem = checks.migration_problem() if name == "run" else None  # start checks it itself
+    if problem:
+        return Outcome(process.EXIT_FAILED, f"akjobd run: {problem}")
     return getattr(process, name)(**pid, logdir=options["logdir"])
 
 
-def _job_action(name: str, job_id: int) -> Outcome | str:
+def _job_action(name: str, job_id: int, as_json: bool) -> Outcome | str:
     actions: dict[str, Callable[[int], Outcome | str]] = {
         "enablejob": lambda i: cli.set_enabled(i, True),
         "disablejob": lambda i: cli.set_enabled(i, False),
         "deletejob": cli.delete_job,
-        "showinfo": cli.showinfo,
+        "showinfo": clijson.showinfo if as_json else cli.showinfo,
         "runjob": cli.runjob,
-        "history": cli.history,
+        "history": clijson.history if as_json else cli.history,
     }
     return actions[name](job_id)
 
 
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option order, and the epilog (the list of actions) printed as written."""
+
+
 class Command(BaseCommand):
-    help = (
-        "Control the akjobd daemon and inspect jobs. ACTION is one of: " + ", ".join(ACTIONS) + "."
-    )
+    help = "Control the akjobd daemon and inspect jobs."
     missing_args_message = f"give an action: {', '.join(ACTIONS)}"
     requires_system_checks: list[str] = []  # cheap enough for cron every minute
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = _HelpFormatter
+        parser.epilog = clihelp.overview(ACTIONS)
 
         def one_line_error(message: str) -> None:
             if parser.called_from_command_line:
@@ -67,15 +88,31 @@ class Command(BaseCommand):
                 sys.exit(EXIT_USAGE)
             raise CommandError(message, returncode=EXIT_USAGE)
 
+        def parse_args(args: Any = None, namespace: Any = None) -> argparse.Namespace:
+            args = list(sys.argv[2:] if args is None else args)
+            action = next((a for a in args if a in ACTIONS), None)
+            if action and action != "help" and any(a in HELP_FLAGS for a in args):
+                self.stdout.write(clihelp.action_help(action))
+                sys.exit(0)
+            # An id may follow the action, or the options: "showinfo -ld x 5" is "showinfo 5".
+            return parser.parse_intermixed_args(args, namespace)
+
         parser.error = one_line_error  # type: ignore[method-assign]
+        parser.parse_args = parse_args  # type: ignore[method-assign]
         return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", metavar="ACTION", help=", ".join(ACTIONS))
-        parser.add_argument("-id", "--id", dest="id", type=int, help="the job's id")
+        parser.add_argument(
+            "target", nargs="?", metavar="ID", help="the job's id (or, after help, an action)"
+        )
+        parser.add_argument("-id", "--id", dest="id", help="the job's id")
         parser.add_argument("-pd", "--piddir", help="directory of the pid file")
         parser.add_argument("-pn", "--pidname", help="name of the pid file")
         parser.add_argument("-ld", "--logdir", help="directory of the log files")
+        parser.add_argument(
+            "--json", action="store_true", help="joblist, showinfo, history: print JSON"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -83,6 +120,10 @@ class Command(BaseCommand):
             raise CommandError(
                 f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}",
                 returncode=EXIT_USAGE,
+            )
+        if options["json"] and action not in JSON_ACTIONS:
+            raise CommandError(
+                f"--json is for {', '.join(JSON_ACTIONS)}, not {action}", returncode=EXIT_USAGE
             )
         try:
             result = self._dispatch(action, options)
@@ -104,12 +145,40 @@ class Command(BaseCommand):
         self.stdout.write(result.message)
 
     def _dispatch(self, action: str, options: dict[str, Any]) -> Outcome | str:
+        if action == "help":
+            return self._help(options["target"])
         if action in DAEMON_ACTIONS:
             return _daemon_action(action, options)
         if action == "joblist":
-            return cli.joblist()
+            return clijson.joblist() if options["json"] else cli.joblist()
         if action == "reloadfixture":
             return cli.reloadfixture()
-        if options["id"] is None:
-            raise CommandError(f"{action} needs a job id: -id N", returncode=EXIT_USAGE)
-        return _job_action(action, options["id"])
+        return _job_action(action, _job_id(action, options), options["json"])
+
+    def _help(self, topic: str | None) -> str:
+        if topic is None:
+            return clihelp.overview(ACTIONS)
+        if topic not in ACTIONS:
+            raise CommandError(
+                f"help: unknown action {topic!r}; use one of: {', '.join(ACTIONS)}",
+                returncode=EXIT_USAGE,
+            )
+        return clihelp.action_help(topic)
+
+
+def _job_id(action: str, options: dict[str, Any]) -> int:
+    """The job id, given as ``-id N``, ``--id N`` or after the action; a usage error else."""
+    given = [v for v in (options["id"], options["target"]) if v is not None]
+    if not given:
+        raise CommandError(f"{action} needs a job id: {action} N (or -id N)", returncode=EXIT_USAGE)
+    if len(set(given)) > 1:
+        raise CommandError(
+            f"{action}: two different job ids given: {given[0]} and {given[1]}",
+            returncode=EXIT_USAGE,
+        )
+    try:
+        return int(given[0])
+    except ValueError:
+        raise CommandError(
+            f"{action}: invalid job id {given[0]!r} (a whole number)", returncode=EXIT_USAGE
+        ) from None
