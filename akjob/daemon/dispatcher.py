@@ -267,6 +267,10 @@ def settle(ends: dict[int, datetime]) -> int:
     if not ends:
         return 0
     jobs = store.jobs_overdue_at(ends)
+    # A job row another transaction holds (a peer paused in the middle of one) is left alone:
+    # that job is simply due, and its next run coalesces what it missed.
+    free = store.lock_jobs([job.pk for job in jobs]) if jobs else set()
+    jobs = [job for job in jobs if job.pk in free]
     daysets.load_saved(jobs)
     settled = 0
     for job in jobs:

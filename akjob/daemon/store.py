@@ -51,7 +51,7 @@ def _dt(value: datetime | None) -> object:
 def _statements(vendor: str) -> dict[str, str]:
     job = connection.ops.quote_name(Job._meta.db_table)
     run = connection.ops.quote_name(JobRun._meta.db_table)
-    nxt = _q(Job, "_next_run")
+    nxt, started = _q(Job, "_next_run"), _q(JobRun, "started")
     count, last, anchor = _q(Job, "_run_count"), _q(Job, "_last_run"), _q(Job, "_last_interval")
     jid = _q(Job, "id")
     guard = f"WHERE {jid} = %s AND {nxt} = %s"
@@ -68,7 +68,8 @@ def _statements(vendor: str) -> dict[str, str]:
         ),
         "finish": (
             f"UPDATE {run} SET {_q(JobRun, 'status')} = %s, {_q(JobRun, 'error')} = %s, "
-            f"{_q(JobRun, 'finished')} = %s, {_q(JobRun, 'lease_until')} = NULL, "
+            f"{_q(JobRun, 'finished')} = CASE WHEN {started} > %s THEN {started} ELSE %s END, "
+            f"{_q(JobRun, 'lease_until')} = NULL, "
             f"{_q(JobRun, 'running_for')} = NULL "
             f"WHERE {_q(JobRun, 'id')} = %s AND {_q(JobRun, 'daemon')} = %s "
             f"AND {_q(JobRun, 'status')} = %s"
@@ -101,8 +102,9 @@ def cas_job(
 
 def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: datetime) -> bool:
     """Record a run's outcome if ``daemon_id`` still owns it and it is still running; the job
-    is then free for its next run."""
-    params = [status, error, _dt(now), run_id, daemon_id]
+    is then free for its next run. Its end is ``now``, or its start if that is later (a run
+    refused before the time it was claimed for), so a record's times are always in order."""
+    params = [status, error, _dt(now), _dt(now), run_id, daemon_id]
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
 
 
@@ -232,7 +234,11 @@ def mark_interrupted(run_ids: list[int], *, reason: str, now: datetime) -> dict[
     for run_id in run_ids:
         row = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
         job_id = row.values_list("job_id", flat=True).first()
-        changes = {"status": Status.INTERRUPTED, "error": reason, "finished": to_db(now)}
+        end = models.Case(
+            models.When(started__gt=to_db(now), then=models.F("started")),
+            default=models.Value(to_db(now)),
+        )
+        changes = {"status": Status.INTERRUPTED, "error": reason, "finished": end}
         if row.update(**changes, running_for=None) and job_id is not None:
             ended[job_id] = now
     return ended
