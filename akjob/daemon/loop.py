@@ -76,10 +76,8 @@ class Daemon:
         self._database: tuple[int, int] | None = None  # the SQLite file, as first seen
         self._last_heartbeat: float | None = None
         self._recovered_at: float | None = None  # monotonic time the database came back
-        self._renewed_until: datetime | None = None  # the leases as the last heartbeat wrote them
         self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
-        self.backlog = False  # the last dispatch ran out of room: more runs may be due
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -93,8 +91,7 @@ class Daemon:
         """Go on from where the akjobd that reloaded into this program stopped."""
         self.record = DaemonRecord.objects.get(pk=state["record"])
         self._database = store.database_identity()
-        self._last_heartbeat = self.clock.monotonic()
-        mono = self.clock.monotonic()
+        self._last_heartbeat = mono = self.clock.monotonic()
         for run in self.supervisor.adopt(state["runs"], state.get("lease_fd"), mono):
             self.children[run.claimed.run_id] = run
         logger.info("akjobd reloaded its code; %d run(s) in progress adopted", len(self.children))
@@ -163,7 +160,6 @@ class Daemon:
         horizon = now + timedelta(seconds=self.lookahead)
         # One short statement answers "anything due?"; an idle wake-up is that statement alone.
         self._earliest = store.earliest_next_run()
-        self.backlog = False
         if room <= 0 or self._earliest is None or self._earliest > horizon:
             return 0
         self._earliest = UNKNOWN  # what follows moves next run times: read again before sleeping
@@ -178,7 +174,6 @@ class Daemon:
             if locking:
                 due = due.select_for_update(skip_locked=True)
             batch = list(due[:room])
-            self.backlog = len(batch) >= room  # more may be due: claimed as processes free up
             daysets.load_saved(batch)
             results = dispatcher.claim_batch(
                 batch,
@@ -249,7 +244,6 @@ class Daemon:
             until = now + timedelta(seconds=self.lease)
             if store.renew_leases(self.record, mine, until) < len(mine):
                 self.drop_lost_runs()
-            self._renewed_until = until
             self.supervisor.renewed(until)  # run processes may start until then
         if self._recovered_at is not None:
             # Every daemon lost the database, not only this one: give the others time to come

@@ -111,17 +111,20 @@ class LeaveChild:
 
 
 class ForkAndReturn:
-    """Forks and returns in both processes, each appending its pid to ``path`` first."""
+    """Forks; both processes return from the job's code, each appending its pid to ``path``
+    first. The parent returns only once the child has left (``child <pid> exited <status>``)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.returned = 0
 
     def run(self, ownjob):
-        os.fork()
+        child = os.fork()
         with open(self.path, "a") as f:
             f.write(f"{os.getpid()}\n")
-        self.returned += 1
+        if child:
+            _, status = os.waitpid(child, 0)
+            with open(self.path, "a") as f:
+                f.write(f"child {child} exited {os.waitstatus_to_exitcode(status)}\n")
 
 
 class SpawnAndHang:

@@ -415,19 +415,18 @@ def test_the_database_holds_a_job_to_one_run_in_progress(clock):
     assert runs(job) == [(T0 + timedelta(seconds=10), Status.RUNNING)]
 
 
-def test_a_dispatch_out_of_room_says_more_may_be_due(clock):
+def test_a_dispatch_claims_no_more_than_there_is_room_for(clock):
     daemon = Daemon(clock=clock, supervisor=Holding(size=4), max_workers=4)
     for _ in range(3):
         make(run_every=timedelta(seconds=10))
     clock.set(T0 + timedelta(seconds=10))
     daemon.register(clock.now())
     assert daemon.dispatch(clock.now()) == 3
-    assert not daemon.backlog  # everything due was claimed
     for _ in range(3):
         make(run_every=timedelta(seconds=5))
     clock.set(T0 + timedelta(seconds=15))
-    assert daemon.dispatch(clock.now()) == 1  # the room left
-    assert daemon.backlog  # the daemon must claim the rest as runs end
+    assert daemon.dispatch(clock.now()) == 1  # the room left; the rest stay due
+    assert Job.objects.due(clock.now()).count() == 2
 
 
 def test_a_bad_row_is_recorded_and_the_loop_goes_on(daemon, clock, monkeypatch):
