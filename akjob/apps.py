@@ -9,11 +9,12 @@ class AkjobConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import m2m_changed, post_delete, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 
         from akjob import models, signals
 
         post_save.connect(signals.on_job_saved, sender=models.Job)
+        pre_delete.connect(signals.on_job_pre_delete, sender=models.Job)
         post_save.connect(signals.on_dates_changed, sender=models.JobDates)
         post_delete.connect(signals.on_dates_changed, sender=models.JobDates)
         for field in (

@@ -15,7 +15,7 @@ from django.db import models, transaction
 from akjob import codeobjects, daysets
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
-from akjob.signals import suspend_reschedule
+from akjob.signals import deleting_jobs, suspend_reschedule
 from akjob.timeutil import to_aware, to_db, truncate, utcnow
 
 __all__ = [
@@ -91,6 +91,14 @@ class JobQuerySet(models.QuerySet):
         """Annotate each job with ``running_since``: the start of its run in progress, or None."""
         runs = JobRun.objects.filter(running_for=models.OuterRef("pk"))
         return self.annotate(running_since=models.Subquery(runs.values("started")[:1]))
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        """Delete the jobs; none of them is rescheduled while its related rows go."""
+        with deleting_jobs():
+            return super().delete()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 # Fields whose change means the next run time must be computed again.
@@ -213,6 +221,13 @@ class Job(models.Model):
                 self.reschedule(now=now)
 
     save.alters_data = True
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        """Delete the job; it is not rescheduled while its related rows go."""
+        with deleting_jobs():
+            return super().delete(*args, **kwargs)
+
+    delete.alters_data = True
 
     def clean(self) -> None:
         from akjob.jobschedule import build
