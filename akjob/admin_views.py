@@ -54,7 +54,8 @@ def code_state(job: Job) -> str:
     blob = job._job_code
     if blob is None:
         return "none"
-    state = "OK" if codeobjects.verify(blob) else "INVALID (it will not be run)"
+    ok = codeobjects.verify(blob, job=job.pk, version=job._code_version)
+    state = "OK" if ok else "INVALID (it will not be run)"
     return f"signed code object ({len(bytes(blob))} bytes), signature {state}"
 
 

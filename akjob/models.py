@@ -12,7 +12,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from akjob import codeobjects, daysets
+from akjob import codeobjects, daysets, jobcode
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
 from akjob.signals import deleting_jobs, suspend_reschedule
@@ -129,6 +129,10 @@ class Job(models.Model):
 
     name = models.CharField(max_length=200, blank=True, default="")
     _job_code = models.BinaryField(null=True, blank=True, editable=False, db_column="job_code")
+    # Counted up whenever the code blob changes; the blob's signature covers it (docs/security.md)
+    _code_version = models.PositiveBigIntegerField(
+        default=0, editable=False, db_column="code_version"
+    )
 
     # Sources
     run_every = models.DurationField(null=True, blank=True)
@@ -172,6 +176,10 @@ class Job(models.Model):
 
     objects = JobQuerySet.as_manager()
 
+    # Set by save(): True when the code object's changes were not written because the row's code
+    # object was replaced after this instance loaded it (see save()).
+    _code_dropped = False
+
     monthly_days_list = DaySetProperty("monthly_days", 1, 31, "a day of the month")
     weekly_days_list = DaySetProperty("weekly_days", 1, 7, "a day of the week (1 = Sunday)")
     active_monthly_days_list = DaySetProperty("active_monthly_days", 1, 31, "a day of the month")
@@ -193,31 +201,49 @@ class Job(models.Model):
     # -- loading and saving -------------------------------------------------------------------
 
     def save(self, *args: Any, now: datetime | None = None, **kwargs: Any) -> None:
-        """Validate, write only what changed since loading, then compute the next run time."""
+        """Validate, write only what changed since loading, then compute the next run time.
+
+        The code object is signed here, for the job's id and the next version of its code
+        (docs/security.md). A code object assigned to ``job_code_object`` is always written; a
+        change to the code object this instance loaded (a run changed its own state) is written
+        only if the row still holds the code this instance loaded. If it does not (the code
+        object was replaced meanwhile), the other changed fields are saved all the same, the
+        replacement is kept, and ``job._code_dropped`` is True after the save (False after
+        every other save). See :mod:`akjob.jobcode`.
+        """
         from akjob.jobschedule import validate
 
-        if "_code_object" in self.__dict__:  # the code may have changed its own state
-            current = self.__dict__.get("_code_current")
-            self._job_code = codeobjects.dumps(self.__dict__["_code_object"], current)
+        self._code_dropped = False
         adding = self._state.adding or self.pk is None
+        code = jobcode.planned(self, adding=adding)
         changed = self._changed_fields() if not adding else []
+        if code is not None:
+            changed = [name for name in changed if name not in jobcode.CODE_FIELDS]
         pending = self._pending_sets()
-        if not adding and kwargs.get("update_fields") is None:
-            if not changed and not pending:
+        if kwargs.get("update_fields") is not None:
+            code = jobcode.named(kwargs, code)
+        elif not adding:
+            if not changed and not pending and code is None:
                 return
             kwargs["update_fields"] = changed
         validate(self)
-        with transaction.atomic(using=kwargs.get("using")):
-            if kwargs.get("update_fields") != []:
-                super().save(*args, **kwargs)
-            with suspend_reschedule(self.pk):
+        # A job without a code object has no next run: gaining or losing one reschedules it.
+        loaded_code = getattr(self, "_loaded", {}).get("_job_code")
+        code_came_or_went = not adding and (loaded_code is None) != (self._job_code is None)
+        using = kwargs.get("using")
+        with transaction.atomic(using=using):
+            with suspend_reschedule(self.pk):  # rescheduled once, below
+                if kwargs.get("update_fields") != []:
+                    super().save(*args, **kwargs)
+                if code is not None:
+                    jobcode.write(self, code, using=using)
                 for name, values in pending.items():
                     getattr(type(self), name).apply(self, values)
             self.__dict__.pop("_pending", None)
             if pending:
                 self.__dict__.pop(daysets.LOADED, None)
             self._remember_loaded()
-            if adding or pending or SCHEDULE_FIELDS.intersection(changed):
+            if adding or pending or code_came_or_went or SCHEDULE_FIELDS.intersection(changed):
                 self.reschedule(now=now)
 
     save.alters_data = True
@@ -292,26 +318,22 @@ class Job(models.Model):
 
     @property
     def job_code_object(self) -> Any:
-        """The job's code object; verified and unpickled on first access."""
-        if "_code_object" not in self.__dict__:
+        """The job's code object; verified (for this job and its code version) and unpickled on
+        first access. Raises :class:`~akjob.exceptions.SignatureError` with the reason when
+        the stored blob does not verify."""
+        if jobcode.OBJECT not in self.__dict__:
             if self._job_code is None:
                 return None
             blob = bytes(self._job_code)
-            obj, current = codeobjects.load(blob)
-            self.__dict__["_code_object"] = obj
+            obj, current = codeobjects.load(blob, job=self.pk, version=self._code_version)
+            self.__dict__[jobcode.OBJECT] = obj
             if current:  # saved unchanged, the object keeps this blob (no signing again)
-                self.__dict__["_code_current"] = blob
-        return self.__dict__["_code_object"]
+                self.__dict__[jobcode.CURRENT] = blob
+        return self.__dict__[jobcode.OBJECT]
 
     @job_code_object.setter
     def job_code_object(self, obj: Any) -> None:
-        self.__dict__.pop("_code_current", None)
-        if obj is None:
-            self._job_code = None
-            self.__dict__.pop("_code_object", None)
-            return
-        self._job_code = codeobjects.dumps(obj)  # raises InvalidJobCode with the reason
-        self.__dict__["_code_object"] = obj
+        jobcode.assign(self, obj)  # raises InvalidJobCode with the reason
 
     def next_run(self, now: datetime | None = None) -> datetime | None:
         """The next run time at or after now (or None), stored in ``_next_run``."""

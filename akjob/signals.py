@@ -27,7 +27,8 @@ _deleting: ContextVar[tuple[set[Any], ...]] = ContextVar("akjob_deleting", defau
 
 @contextmanager
 def suspend_reschedule(pk: Any) -> Iterator[None]:
-    """Within this block, changes to job ``pk``'s dates and day sets do not reschedule it."""
+    """Within this block (the job's own save), changes to job ``pk``'s code, dates and day sets
+    do not reschedule it: the save reschedules it once, at its end."""
     token = _suspended.set(_suspended.get() | {pk})
     try:
         yield

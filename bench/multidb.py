@@ -45,18 +45,18 @@ LOGGING = {{
 
 CREATE = """
 from datetime import datetime, timedelta, UTC
-from akjob import codeobjects
+from akjob import signing
 from akjob.models import Job
 from bench.jobs import Stamp
 start = {start}
-code = codeobjects.dumps(Stamp({path!r}))
 hour = timedelta(hours=1)
 jobs = []
 for i in range({jobs}):
     when = datetime.fromtimestamp(start + (i * {window}) // {jobs}, UTC)
     jobs.append(Job(name=str(int(when.timestamp())), run_every=hour, run_count_limit=1,
-                    _last_interval=when - hour, _next_run=when, _job_code=code))
+                    _last_interval=when - hour, _next_run=when))
 Job.objects.bulk_create(jobs, batch_size=500)
+signing.sign_rows(Stamp({path!r}), Job.objects.values_list("pk", flat=True))
 """
 
 

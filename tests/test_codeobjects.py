@@ -107,8 +107,9 @@ def test_flipped_byte_is_refused():
 def test_malicious_payload_is_never_unpickled(tmp_path):
     canary = tmp_path / "canary"
     job = _stored_job(JobCallable(print, "hello"))
-    version, mac, _ = codeobjects.split(job._job_code)
-    forged = b":".join([b"akjob", b"1", version, mac, pickle.dumps(Canary(str(canary)))])
+    stored = codeobjects.split(job._job_code)
+    head = [b"akjob", b"2", stored.python, stored.job, stored.version, stored.mac]
+    forged = b":".join([*head, pickle.dumps(Canary(str(canary)))])
     Job.objects.filter(pk=job.pk).update(_job_code=forged)
     with pytest.raises(SignatureError):
         _ = Job.objects.get(pk=job.pk).job_code_object
@@ -161,13 +162,9 @@ def test_a_job_saved_after_a_key_rotation_is_signed_with_the_new_key():
 
 
 def test_payload_from_another_python_is_reported_incompatible():
-    other = b"2.7"
-    data = b"\x80\x05not a pickle"
-    message = codeobjects.FORMAT + b":" + other + b":" + data
-    mac = codeobjects._mac(message, "akjob-tests-not-secret")
-    blob = b":".join([b"akjob", b"1", other, mac, data])
+    blob = codeobjects.sign(b"\x80\x05not a pickle", job=3, version=1, python=b"2.7")
     with pytest.raises(JobCodeError, match=r"Python 2\.7.*incompatible"):
-        codeobjects.loads(blob)
+        codeobjects.loads(blob, job=3, version=1)
     assert codeobjects.PYTHON == f"{sys.version_info[0]}.{sys.version_info[1]}".encode()
 
 

@@ -117,7 +117,7 @@ def test_add_a_job_from_a_registered_function(frozen, admin_client):
     job = Job.objects.get(name="report")
     assert job.weekly_days_list == [2, 4]
     assert job._next_run == datetime(2027, 6, 7, 6, 30, tzinfo=UTC) + timedelta(days=2)
-    expected = codeobjects.dumps(JobCallable(REPORT, "ops", copies=2))
+    expected = codeobjects.dumps(JobCallable(REPORT, "ops", copies=2), job=job.pk, version=1)
     assert bytes(job._job_code) == expected
 
 
@@ -149,7 +149,11 @@ def test_editing_with_a_function_replaces_the_code_object(admin_client, weekly_j
     data = job_form(weekly_job, function=CLEANUP)
     assert admin_client.post(change_url(weekly_job), data).status_code == 302
     job = Job.objects.get(pk=weekly_job.pk)
-    assert bytes(job._job_code) == codeobjects.dumps(JobCallable(CLEANUP))
+    version = weekly_job._code_version + 1
+    assert job._code_version == version
+    assert bytes(job._job_code) == codeobjects.dumps(
+        JobCallable(CLEANUP), job=job.pk, version=version
+    )
 
 
 def test_dates_inline_adds_a_date(frozen, admin_client, weekly_job):
