@@ -95,6 +95,13 @@ ACTION_HELP: dict[str, tuple[str, str, str]] = {
         "repair the day tables",
         "Repair the DayOfMonth, DayOfWeek and Months tables; the jobs' day sets are kept.",
     ),
+    "resign": (
+        "akjobd resign",
+        "sign every job's code object with the current SECRET_KEY",
+        "After a SECRET_KEY rotation: every job whose code object verifies with SECRET_KEY or\n"
+        "a fallback is signed with SECRET_KEY; nothing is unpickled. Jobs whose code verifies\n"
+        "with no key are listed, one a line, and left as they are: exit 1 then, else 0.",
+    ),
     "help": (
         "akjobd help [ACTION]",
         "this help",

@@ -1,9 +1,10 @@
 """``python manage.py akjobd ACTION [ID] [options]``: control akjobd and look at jobs.
 
-Thin: parse the arguments, call :mod:`akjob.daemon.process`, :mod:`akjob.cli` or
-:mod:`akjob.clijson`, print the result. Errors are one line on stderr with a non-zero exit
-status: 2 for a usage error (unknown action, missing or malformed job id), 1 for an unknown job id
-or a failed action (a failed system check included), 3 for ``status`` when akjobd is not running.
+Thin: parse the arguments, call :mod:`akjob.daemon.process`, :mod:`akjob.cli`,
+:mod:`akjob.clijson` or :mod:`akjob.signing` (``resign``), print the result. Errors are one line
+on stderr with a non-zero exit status: 2 for a usage error (unknown action, missing or malformed
+job id), 1 for an unknown job id or a failed action (a failed system check included), 3 for
+``status`` when akjobd is not running.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from akjob.exceptions import AkjobError, JobNotFound
 EXIT_USAGE = 2
 DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
-OTHER_ACTIONS = ("reloadfixture", "joblist")
+OTHER_ACTIONS = ("reloadfixture", "joblist", "resign")
 ACTIONS = (*DAEMON_ACTIONS, *OTHER_ACTIONS, *JOB_ACTIONS, "help")
 CHECKED_ACTIONS = ("start", "run", "restart")  # refused while a system check fails
 JSON_ACTIONS = ("joblist", "showinfo", "history")
@@ -153,7 +154,19 @@ class Command(BaseCommand):
             return clijson.joblist() if options["json"] else cli.joblist()
         if action == "reloadfixture":
             return cli.reloadfixture()
+        if action == "resign":
+            return self._resign()
         return _job_action(action, _job_id(action, options), options["json"])
+
+    def _resign(self) -> Outcome:
+        """Sign every job's code object with the current SECRET_KEY (see akjob.signing); the
+        jobs left as they are are listed on stdout, one a line."""
+        from akjob import signing
+
+        report = signing.resign_all()
+        for line in report.listing():
+            self.stdout.write(line)
+        return report.outcome()
 
     def _help(self, topic: str | None) -> str:
         if topic is None:
