@@ -268,6 +268,26 @@ class Job(models.Model):
         instance._remember_loaded()
         return instance
 
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        """Reload fields from the database. What was reloaded counts as loaded (``save()``
+        writes what changed since), and a reloaded code blob replaces the code object read
+        from the one before."""
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        names = None if fields is None else {self._meta.get_field(f).attname for f in fields}
+        loaded = getattr(self, "_loaded", None)
+        if loaded is None:
+            return
+        for field in self._meta.concrete_fields:
+            if field.attname in self.__dict__ and (names is None or field.attname in names):
+                loaded[field.attname] = self.__dict__[field.attname]
+        if names is None or names & jobcode.CODE_FIELDS:
+            for key in (jobcode.OBJECT, jobcode.CURRENT, jobcode.ASSIGNED):
+                self.__dict__.pop(key, None)
+
+    refresh_from_db.alters_data = True
+
     def _remember_loaded(self) -> None:
         self._loaded = {f.attname: self.__dict__.get(f.attname) for f in self._meta.concrete_fields}
 

@@ -174,3 +174,21 @@ def test_save_with_update_fields_writes_the_code_only_when_named() -> None:
     job.job_code_object = Notes("now")
     job.save(update_fields=["job_code_object"])
     assert stored(job).job_code_object.tag == "now"
+
+
+def test_refresh_from_db_reads_the_replacement_and_then_saves_nothing() -> None:
+    job = make()
+    assert job.job_code_object.tag == "first"
+    replacement = stored(job)
+    replacement.job_code_object = Notes("replacement")
+    replacement.name = "renamed elsewhere"
+    replacement.save()
+    job.refresh_from_db()
+    assert job.job_code_object.tag == "replacement"
+    with CaptureQueriesContext(connection) as queries:
+        job.save()
+    assert queries.captured_queries == []
+    job.job_code_object.items.append("changed")
+    job.save()
+    assert job._code_dropped is False
+    assert stored(job).job_code_object.items == ["changed"]
