@@ -1,5 +1,5 @@
-"""The forms of akjob's admin: the job form (code from a registered function, S3 validation on
-the fields) and the range of the "Upcoming runs" page.
+"""The forms of akjob's admin: the job form (code from a registered function, the model's
+validation shown on its fields) and the range of the "Upcoming runs" page.
 
 Nothing here unpickles: a job's code is made from a registered function's dotted path and JSON
 arguments, and an existing job's stored code object is only ever checked for its signature.
@@ -61,18 +61,58 @@ NONE_REGISTERED = (
 )
 
 
-def _json(value: str, kind: type, what: str) -> Any:
+MAX_DEPTH = 20  # lists and objects nested in the arguments, at most
+MAX_ARGUMENTS = 64 * 1024  # characters of each arguments field, at most
+
+
+def _json(value: str, kind: type, what: str, label: str) -> Any:
+    """The JSON ``value`` as a ``kind``, or a ValidationError naming the field's ``label``:
+    also for JSON that nests deeper than :data:`MAX_DEPTH` (checked before parsing, which would
+    run out of stack), or that Python refuses to read (an integer of thousands of digits)."""
     if not value.strip():
         return kind()
+    if _nesting(value) > MAX_DEPTH:
+        raise ValidationError(
+            f"{label}: lists and objects nest deeper than {MAX_DEPTH} levels", code="depth"
+        )
+    if len(value) > MAX_ARGUMENTS:
+        raise ValidationError(
+            f"{label}: at most {MAX_ARGUMENTS} characters, not {len(value)}", code="size"
+        )
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"not valid JSON: {exc}", code="json") from exc
+        raise ValidationError(f"{label}: not valid JSON: {exc}", code="json") from exc
+    except (ValueError, RecursionError) as exc:  # e.g. Python's limit on digits of an integer
+        raise ValidationError(f"{label}: cannot be read: {exc}", code="json") from exc
     if not isinstance(parsed, kind):
         raise ValidationError(
-            f"must be a JSON {what}, not {type(parsed).__name__}: {value.strip()}", code="type"
+            f"{label}: must be a JSON {what}, not {type(parsed).__name__}: {value.strip()}",
+            code="type",
         )
     return parsed
+
+
+def _nesting(text: str) -> int:
+    """How deep brackets and braces nest in the JSON ``text``, outside its strings."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 class JobAdminForm(forms.ModelForm):
@@ -108,10 +148,12 @@ class JobAdminForm(forms.ModelForm):
             field.help_text = NONE_REGISTERED
 
     def clean_arguments(self) -> list[Any]:
-        return _json(self.cleaned_data.get("arguments") or "", list, "list")
+        label = self.fields["arguments"].label
+        return _json(self.cleaned_data.get("arguments") or "", list, "list", label)
 
     def clean_keyword_arguments(self) -> dict[str, Any]:
-        return _json(self.cleaned_data.get("keyword_arguments") or "", dict, "object")
+        label = self.fields["keyword_arguments"].label
+        return _json(self.cleaned_data.get("keyword_arguments") or "", dict, "object", label)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -134,7 +176,7 @@ class JobAdminForm(forms.ModelForm):
         return data
 
     def _post_clean(self) -> None:
-        # The model's clean() checks the day sets against their times (S3), so stage the chosen
+        # The model's clean() checks the day sets against their times, so stage the chosen
         # sets on the instance first; Job.save() applies them, save_m2m() then finds no change.
         for field, prop in DAY_SETS.items():
             if field in self.cleaned_data:

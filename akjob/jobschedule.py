@@ -1,7 +1,7 @@
 """Turning a :class:`~akjob.models.Job` into a :class:`~akjob.schedule.Schedule`, and validation.
 
 The schedule engine is pure; this module is the one place where model fields meet it. Every rule
-of docs/schedule.md that concerns stored values is checked here and reported as a
+on stored values (docs/schedule.md, docs/api.md) is checked here and reported as a
 ``ValidationError`` keyed by the model field it is about.
 """
 
@@ -29,6 +29,10 @@ OFFSET_FIELDS = (
 )
 DAY = timedelta(hours=24)
 NO_CODE = "it has no code object (job_code_object is not set): there is nothing to run"
+# The longest run_every, timeout or misfire_grace: longer ones are mistakes, and overflow what
+# some databases store for a duration (a 64-bit count of microseconds, about 292,000 years).
+LONGEST = timedelta(days=36500)
+DURATIONS = ("run_every", "timeout", "misfire_grace")
 
 
 def check_datetime(field: str, value: Any) -> datetime:
@@ -159,8 +163,34 @@ def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
         raise ValidationError({exc.field: [str(exc)]}) from exc
 
 
+def check_durations(job: Job) -> None:
+    """``timeout`` and ``misfire_grace``, when set, are longer than zero (``run_every`` is
+    checked with the schedule), and none of the three is longer than :data:`LONGEST`."""
+    errors: dict[str, list[str]] = {}
+    for field in DURATIONS:
+        value = getattr(job, field)
+        if not isinstance(value, timedelta):
+            continue  # empty, or refused by the field itself
+        if value <= timedelta(0) and field != "run_every":
+            errors[field] = [
+                f"{field} must be longer than zero, not {value}; leave it empty for none"
+            ]
+        elif value > LONGEST:
+            errors[field] = [
+                f"{field} must be at most {LONGEST.days} days (100 years), not {value.days} days"
+            ]
+    if errors:
+        raise ValidationError(errors)
+
+
+def check(job: Job) -> None:
+    """The model-level checks of ``Job.clean()``: the durations, then the schedule."""
+    check_durations(job)
+    build(job)
+
+
 def validate(job: Job) -> None:
-    """Every check of docs/schedule.md on the job as it stands (field types first)."""
+    """Every check on the job as it stands (field types first)."""
     job.full_clean(validate_unique=False, validate_constraints=False)
 
 

@@ -256,9 +256,9 @@ class Job(models.Model):
     delete.alters_data = True
 
     def clean(self) -> None:
-        from akjob.jobschedule import build
+        from akjob.jobschedule import check
 
-        build(self)
+        check(self)
 
     @classmethod
     def from_db(

@@ -75,6 +75,55 @@ def test_unstorable_code_objects_are_refused_at_assignment(obj, words):
     assert Job.objects.count() == 0
 
 
+class NeedsOwnjob:
+    def run(self, ownjob):
+        return None
+
+
+class RunWithoutOwnjob:
+    def run(self):
+        return None
+
+
+@pytest.mark.parametrize(
+    "make,words",
+    [
+        (lambda: JobCallable(""), "dotted path such as 'app.tasks.report', not ''"),
+        (lambda: JobCallable("report"), "dotted path"),
+        (lambda: JobCallable("app..report"), "dotted path"),
+        (lambda: JobCallable("app.tasks.report()"), "dotted path"),
+        (lambda: JobCallable("app.class.report"), "dotted path"),
+        (lambda: JobCallable(5), "(a int, which cannot be called)"),
+        (lambda: JobCallable(None), "cannot be called"),
+    ],
+    ids=["empty", "no dot", "empty part", "call", "keyword", "int", "None"],
+)
+def test_job_callables_that_cannot_run_are_refused_at_construction(make, words):
+    with pytest.raises(InvalidJobCode) as info:
+        make()
+    assert words in info.value.message_dict["job_code_object"][0]
+
+
+@pytest.mark.parametrize(
+    "obj,words",
+    [
+        (NeedsOwnjob, "NeedsOwnjob is a class (assign NeedsOwnjob() instead)"),
+        (JobCallable, "JobCallable is a class"),
+        (RunWithoutOwnjob(), "RunWithoutOwnjob.run() cannot be called as run(ownjob=job)"),
+        (print, "builtin_function_or_method has none"),
+    ],
+    ids=["class with run", "JobCallable class", "run without ownjob", "function"],
+)
+def test_code_objects_that_cannot_run_are_refused_at_assignment(obj, words):
+    job = Job(name="x")
+    with pytest.raises(InvalidJobCode) as info:
+        job.job_code_object = obj
+    assert words in info.value.message_dict["job_code_object"][0]
+    assert job._job_code is None
+    job.job_code_object = NeedsOwnjob()  # an instance is fine
+    job.save()
+
+
 def test_closure_refused():
     def outer():
         x = 1

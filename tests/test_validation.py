@@ -53,6 +53,23 @@ BAD = [
     ("cron fields", dict(cron="* * *"), "cron", []),
     ("monthly time without days", dict(monthly_time=time(1)), "monthly_days", ["monthly_time"]),
     ("weekly time without days", dict(weekly_time=time(1)), "weekly_days", ["weekly_time"]),
+    ("timeout zero", dict(timeout=timedelta(0)), "timeout", ["longer than zero"]),
+    ("timeout negative", dict(timeout=timedelta(seconds=-5)), "timeout", ["longer than zero"]),
+    ("grace zero", dict(misfire_grace=timedelta(0)), "misfire_grace", ["longer than zero"]),
+    (
+        "grace negative",
+        dict(misfire_grace=timedelta(minutes=-1)),
+        "misfire_grace",
+        ["longer than zero"],
+    ),
+    ("timeout too long", dict(timeout=timedelta(days=999_999_999)), "timeout", ["36500"]),
+    (
+        "grace too long",
+        dict(misfire_grace=timedelta(days=36501)),
+        "misfire_grace",
+        ["at most 36500 days"],
+    ),
+    ("run_every too long", dict(run_every=timedelta(days=999_999_999)), "run_every", ["36500"]),
 ]
 
 
@@ -133,3 +150,24 @@ def test_date_range_types():
     _refused(Job(name="bad", active_date_begin="tomorrow"), "active_date_begin")
     job = Job(name="ok", run_every=timedelta(hours=1), active_date_begin=date(2027, 1, 1))
     job.full_clean()
+
+
+def test_durations_at_their_limits_are_accepted():
+    job = Job(
+        name="ok",
+        run_every=timedelta(days=36500),
+        timeout=timedelta(microseconds=1),
+        misfire_grace=timedelta(days=36500),
+    )
+    job.save()
+    fresh = Job.objects.get(pk=job.pk)
+    assert (fresh.run_every, fresh.timeout) == (timedelta(days=36500), timedelta(microseconds=1))
+
+
+def test_a_refused_timeout_on_a_saved_job_changes_nothing():
+    job = Job.objects.create(name="ok", run_every=timedelta(minutes=5), timeout=timedelta(1))
+    job.timeout = timedelta(seconds=-1)
+    with pytest.raises(ValidationError) as info:
+        job.save()
+    assert list(info.value.message_dict) == ["timeout"]
+    assert Job.objects.get(pk=job.pk).timeout == timedelta(1)

@@ -55,6 +55,48 @@ def snapshot(job: Job) -> tuple:
         ({"function": REPORT, "keyword_arguments": '{"x": 1}'}, "arguments", "do not fit"),
         ({"arguments": '["ops"]'}, "function", "Choose the function"),
         ({"function": "os.system"}, "function", "Select a valid choice"),
+        # Values that gave a server error instead of a field error:
+        ({"run_every": "999999999 00:00:00"}, "run_every", "run_every must be at most 36500"),
+        ({"timeout": "999999999 00:00:00"}, "timeout", "timeout must be at most 36500 days"),
+        ({"misfire_grace": "99999 00:00:00"}, "misfire_grace", "misfire_grace must be at most"),
+        ({"timeout": "-00:00:05"}, "timeout", "timeout must be longer than zero"),
+        ({"timeout": "00:00:00"}, "timeout", "timeout must be longer than zero"),
+        ({"misfire_grace": "-1 00:00:00"}, "misfire_grace", "misfire_grace must be longer"),
+        (
+            {"function": REPORT, "arguments": "[" * 100_000 + "]" * 100_000},
+            "arguments",
+            "arguments: lists and objects nest deeper than 20 levels",
+        ),
+        (
+            {"function": REPORT, "arguments": '["ops", ' + "[" * 990 + "]" * 990 + "]"},
+            "arguments",
+            "arguments: lists and objects nest deeper than 20 levels",
+        ),
+        (
+            {"function": REPORT, "keyword_arguments": '{"to": ' + "[" * 25 + "]" * 25 + "}"},
+            "keyword_arguments",
+            "keyword arguments: lists and objects nest deeper",
+        ),
+        (
+            {"function": REPORT, "keyword_arguments": '{"a": {"b": ' * 15 + "1" + "}}" * 15},
+            "keyword_arguments",
+            "keyword arguments: lists and objects nest deeper",
+        ),
+        (
+            {"function": REPORT, "arguments": "[" + "9" * 5000 + "]"},
+            "arguments",
+            "arguments: cannot be read: Exceeds the limit",
+        ),
+        (
+            {"function": REPORT, "keyword_arguments": '{"to": ' + "9" * 5000 + "}"},
+            "keyword_arguments",
+            "keyword arguments: cannot be read",
+        ),
+        (
+            {"function": REPORT, "arguments": '["' + "x" * 70_000 + '"]'},
+            "arguments",
+            "arguments: at most 65536 characters",
+        ),
     ],
 )
 def test_an_invalid_edit_shows_the_error_on_its_field_and_changes_nothing(
@@ -62,6 +104,7 @@ def test_an_invalid_edit_shows_the_error_on_its_field_and_changes_nothing(
 ):
     before = snapshot(weekly_job)
     data = job_form(weekly_job, name="changed", **values)
+    admin_client.raise_request_exception = False  # a server error fails the test, not raises
     response = admin_client.post(change_url(weekly_job), data)
     assert response.status_code == 200
     errors = errors_of(response)(field)
@@ -110,3 +153,17 @@ def test_stored_dates_round_trip(frozen, admin_client, weekly_job):
     response = admin_client.post(change_url(weekly_job), job_form(weekly_job, name="same"))
     assert response.status_code == 302
     assert Job.objects.get(pk=weekly_job.pk).dates_list == [datetime(2027, 6, 9, 12, tzinfo=UTC)]
+
+
+def test_arguments_at_the_limits_are_accepted(admin_client, weekly_job):
+    import json
+
+    deep: list = []
+    for _ in range(18):
+        deep = [deep]  # 19 levels, 20 inside the list of arguments
+    brackets = "[{" * 50 + '"]'  # brackets inside a string do not nest
+    data = job_form(weekly_job, function=REPORT, arguments=json.dumps([brackets, deep]))
+    response = admin_client.post(change_url(weekly_job), data)
+    assert response.status_code == 302, errors_of(response)("arguments")
+    code = Job.objects.get(pk=weekly_job.pk).job_code_object
+    assert code.args == (brackets, deep)
