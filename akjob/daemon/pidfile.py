@@ -8,6 +8,16 @@ the pid written inside, says whether akjobd runs. The pid is written for humans 
 :class:`PidFile` is a context manager, so it can be handed to python-daemon as
 ``DaemonContext(pidfile=PidFile(path))``; it may also be acquired before forking (``acquire``) and
 the lock inherited by the daemon (``detach`` in the parent).
+
+akjobd only ever writes, truncates or removes an *akjobd pid file*: a regular file (not a symbolic
+link) that is empty or holds one process id (digits, with white space around them), at most
+:data:`MAX_SIZE` bytes. Any other file at the pid file's path is refused with
+:class:`DaemonError`, before anything is written, and so is a pid file name that is not a plain
+file name (see docs/daemon.md).
+
+A pid file removed (or replaced) while its daemon runs does not hide the daemon: the daemon still
+holds the lock on the removed file, and :func:`find_holder` finds it through ``/proc``
+(:mod:`akjob.daemon.unlinked`).
 """
 
 from __future__ import annotations
@@ -15,17 +25,23 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import time
 import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from akjob.daemon.unlinked import unlinked_holder
 from akjob.exceptions import DaemonAlreadyRunning, DaemonError
 
 # A failed non-blocking lock is tried again for this long: a ``status`` probe holds a shared lock
 # for a few microseconds, which must not make a ``start`` give up.
 RETRY_FOR = 0.1
 _BUSY = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES}
+MAX_SIZE = 32  # bytes of an akjobd pid file: a process id and a newline, with room to spare
+_OPEN = os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 _kept_from_children: weakref.WeakSet[LockFile] = weakref.WeakSet()
 
@@ -52,13 +68,18 @@ class LockFile:
         return self._fd
 
     def acquire(self) -> None:
-        """Take the lock or raise :class:`DaemonAlreadyRunning`; empties the file on success."""
+        """Take the lock or raise :class:`DaemonAlreadyRunning`; empties the file on success.
+
+        Raises :class:`DaemonError`, having written nothing, when the path holds something
+        else than an akjobd pid file. A daemon still holding the lock on a pid file removed
+        from this path counts as running.
+        """
         if self._fd is not None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + RETRY_FOR
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd, created = _open(self.path)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
@@ -73,9 +94,29 @@ class LockFile:
                 break
             # The holder unlinked the file while releasing it; lock the new one instead.
             os.close(fd)
+        try:
+            self._check_before_writing(fd)
+        except BaseException:
+            if created and _is_current(fd, self.path):
+                self.path.unlink(missing_ok=True)
+            os.close(fd)
+            raise
         os.ftruncate(fd, 0)
         self._fd = fd
         self._owner = os.getpid()
+
+    def _check_before_writing(self, fd: int) -> None:
+        """Refuse a locked file that is no akjobd pid file, or a path whose removed pid file a
+        live daemon still holds."""
+        problem = _problem(os.fstat(fd), lambda: os.pread(fd, MAX_SIZE + 1, 0))
+        if problem is not None:
+            raise not_a_pid_file(self.path, problem)
+        holder = unlinked_holder(self.path)
+        if holder is not None:
+            exc = DaemonAlreadyRunning(f"{self.path} was removed while pid {holder} holds it")
+            exc.pid = holder  # type: ignore[attr-defined]
+            exc.path = self.path  # type: ignore[attr-defined]
+            raise exc
 
     def _busy(self) -> DaemonAlreadyRunning:
         pid = read_pid(self.path)
@@ -164,6 +205,86 @@ class PidFile(LockFile):
         self.release()
 
 
+def _open(path: Path) -> tuple[int, bool]:
+    """Open ``path`` for locking (created if missing, never through a symbolic link); also say
+    whether this call created it."""
+    while True:
+        try:
+            return os.open(path, _OPEN), False
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _refusal(path, exc) from None
+        try:
+            return os.open(path, _OPEN | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            continue  # created meanwhile: open that one
+        except OSError as exc:
+            raise _refusal(path, exc) from None
+
+
+def _refusal(path: Path, exc: OSError) -> OSError | DaemonError:
+    if exc.errno == errno.ELOOP:
+        return not_a_pid_file(path, "is a symbolic link")
+    if exc.errno == errno.EISDIR:
+        return not_a_pid_file(path, "is a directory")
+    return exc
+
+
+def not_a_pid_file(path: str | os.PathLike[str], problem: str) -> DaemonError:
+    """The error for a path that holds something else than an akjobd pid file."""
+    return DaemonError(
+        f"{path} {problem}, not an akjobd pid file (empty, or one process id); akjobd "
+        "leaves it alone: choose another pid file (-pd/-pn)"
+    )
+
+
+def _problem(st: os.stat_result, read: Callable[[], bytes]) -> str | None:
+    """Why a file with this ``lstat``/``fstat`` is no akjobd pid file (``read()`` gives its
+    first bytes), or None."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    if st.st_size > MAX_SIZE:
+        return f"holds {st.st_size} bytes"
+    text = read().decode("ascii", errors="replace").strip()
+    if text and not text.isdigit():
+        return "holds something else than a process id"
+    return None
+
+
+def check_pid_name(name: str) -> None:
+    """Raise :class:`DaemonError` unless ``name`` is a plain file name: not empty, no path
+    separator, no ``..``."""
+    separators = {os.sep, os.altsep or os.sep, "\0"}
+    if not name or name == "." or ".." in name or any(sep in name for sep in separators):
+        raise DaemonError(
+            f"the pid file name {name!r} must be a plain file name, without a path separator "
+            "or '..'; give the directory with -pd"
+        )
+
+
+def check_pid_path(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`DaemonError` when ``path`` exists and is no akjobd pid file."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DaemonError(f"{path} cannot be a pid file: {exc.strerror}") from exc
+
+    def read() -> bytes:
+        with open(path, "rb") as file:
+            return file.read(MAX_SIZE + 1)
+
+    problem = _problem(st, read)
+    if problem is not None:
+        raise not_a_pid_file(path, problem)
+
+
 def _is_current(fd: int, path: Path) -> bool:
     """Whether ``fd`` is still the file at ``path`` (not unlinked or replaced meanwhile)."""
     try:
@@ -200,19 +321,38 @@ def is_locked(path: str | os.PathLike[str]) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Holder:
+    """The process that holds a pid file's lock: its pid (None while a starting daemon has not
+    written it yet), and whether it was found through a pid file removed from the path."""
+
+    pid: int | None
+    removed: bool = False
+
+
+def find_holder(path: str | os.PathLike[str]) -> Holder | None:
+    """Who holds the lock on the pid file ``path``, or None: the lock on the file at ``path``,
+    else the lock on a file removed from ``path`` that a live process still holds."""
+    if is_locked(path):
+        return Holder(read_pid(path))
+    pid = unlinked_holder(path)
+    return Holder(pid, removed=True) if pid is not None else None
+
+
 def is_running(path: str | os.PathLike[str]) -> bool:
-    """Whether an akjobd holds the pid file ``path`` (the pid inside is not trusted for this)."""
-    return is_locked(path)
+    """Whether an akjobd holds the pid file ``path`` (the pid inside is not trusted for this),
+    also after its pid file was removed."""
+    return find_holder(path) is not None
 
 
 def wait_for_pid(path: str | os.PathLike[str], timeout: float) -> int | None:
-    """The pid in ``path`` once the lock holder has written it (a starting daemon writes it a
-    moment after taking the lock); None if the file is not locked or stays empty."""
+    """The pid of the holder of ``path`` once it is known (a starting daemon writes it a moment
+    after taking the lock); None if nobody holds the lock or the file stays empty."""
     deadline = time.monotonic() + timeout
     while True:
-        pid = read_pid(path)
-        if pid is not None or not is_locked(path) or time.monotonic() >= deadline:
-            return pid
+        holder = find_holder(path)
+        if holder is None or holder.pid is not None or time.monotonic() >= deadline:
+            return holder.pid if holder is not None else None
         time.sleep(0.02)
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
+from akjob import log
 from akjob.conf import akjob_settings
 from akjob.daemon import dblock
-from akjob.daemon.pidfile import LockFile, PidFile, wait_for_pid
-from akjob.exceptions import DaemonAlreadyRunning
+from akjob.daemon.pidfile import LockFile, PidFile, check_pid_name, check_pid_path, wait_for_pid
+from akjob.exceptions import DaemonAlreadyRunning, DaemonError
 
 logger = logging.getLogger("akjob.daemon")
 
@@ -58,9 +59,34 @@ class Paths:
         pidname: str | None = None,
         logdir: str | os.PathLike[str] | None = None,
     ) -> Paths:
+        """The paths, checked before anything is written (docs/daemon.md): the pid file name is
+        a plain file name, the pid file, when it exists, is an akjobd pid file, and the log
+        files in a log directory given as an option are, when they exist, regular files.
+        Raises :class:`DaemonError` with the reason."""
+        name = pidname or akjob_settings.pid_name
+        check_pid_name(name)
         pid_dir = Path(piddir) if piddir else akjob_settings.pid_dir
         log_dir = Path(logdir) if logdir else akjob_settings.log_dir
-        return cls((pid_dir / (pidname or akjob_settings.pid_name)).absolute(), log_dir.absolute())
+        paths = cls((pid_dir / name).absolute(), log_dir.absolute())
+        check_pid_path(paths.pid_file)
+        if logdir:
+            check_log_dir(paths.log_dir)
+        return paths
+
+
+def check_log_dir(log_dir: Path) -> None:
+    """Raise :class:`DaemonError` unless each log file akjobd writes in ``log_dir`` is, when it
+    exists, a regular file (not a link, not a directory). A log directory that is not one is
+    refused by the system check ``akjob.E003`` before ``start``, ``run`` and ``restart``."""
+    if not log_dir.is_dir():
+        return
+    for name in (log.OUT_FILE, log.DAEMON_LOG, log.JOB_LOG):
+        path = log_dir / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            raise DaemonError(
+                f"{path} is not a regular file (a symbolic link, a directory or a device); "
+                "akjobd writes its logs only into regular files it can create or append to"
+            )
 
 
 class Stoppable(Protocol):

@@ -13,8 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from akjob.daemon.pidfile import LockFile, PidFile, is_running, read_pid, wait_for_pid
-from akjob.exceptions import DaemonAlreadyRunning
+from akjob.daemon.pidfile import (
+    Holder,
+    LockFile,
+    PidFile,
+    check_pid_name,
+    check_pid_path,
+    find_holder,
+    is_running,
+    read_pid,
+    wait_for_pid,
+)
+from akjob.daemon.runtime import Paths
+from akjob.exceptions import DaemonAlreadyRunning, DaemonError
 from tests.acceptance.project import REPO, alive, wait_for
 
 HOLDER = textwrap.dedent(
@@ -213,3 +224,120 @@ def test_killing_the_holder_frees_the_lock_even_with_a_forked_job_alive(pid_path
             wait_for(lambda: not is_running(pid_path), timeout=5, what="the lock to be released")
         finally:
             os.kill(job, signal.SIGKILL)
+
+
+# -- what akjobd writes over, and a removed pid file ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make,problem",
+    [
+        (lambda p: p.write_text("key = value\n"), "holds something else than a process id"),
+        (lambda p: p.write_text("1234\n" * 10), "holds 50 bytes"),
+        (lambda p: p.write_bytes(b"\xff\xfe12"), "holds something else than a process id"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.symlink_to(p.parent / "target"), "is a symbolic link"),
+        (lambda p: os.mkfifo(p), "is not a regular file"),
+    ],
+    ids=["text", "too long", "binary", "directory", "symbolic link", "fifo"],
+)
+def test_a_file_that_is_not_a_pid_file_is_refused_and_left_alone(pid_path: Path, make, problem):
+    pid_path.parent.mkdir(parents=True)
+    target = pid_path.parent / "target"
+    target.write_text("precious\n")
+    make(pid_path)
+    before = sorted(p.name for p in pid_path.parent.iterdir())
+    for attempt in (lambda: PidFile(pid_path).acquire(), lambda: check_pid_path(pid_path)):
+        with pytest.raises(DaemonError) as info:
+            attempt()
+        assert f"{pid_path} {problem}, not an akjobd pid file" in str(info.value)
+    assert target.read_text() == "precious\n"
+    assert sorted(p.name for p in pid_path.parent.iterdir()) == before
+    if pid_path.is_file() and not pid_path.is_symlink():
+        assert len(pid_path.read_bytes()) > 0  # not truncated
+
+
+@pytest.mark.parametrize("content", ["", "\n", "4242\n", " 17 \n"])
+def test_pid_files_empty_or_with_one_pid_are_taken_over(pid_path: Path, content: str) -> None:
+    pid_path.parent.mkdir(parents=True)
+    pid_path.write_text(content)
+    check_pid_path(pid_path)
+    with PidFile(pid_path):
+        assert read_pid(pid_path) == os.getpid()
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "../x.pid", "a/b.pid", "a..pid", "x\0.pid"])
+def test_pid_names_that_are_not_plain_file_names_are_refused(name: str) -> None:
+    with pytest.raises(DaemonError, match="must be a plain file name"):
+        check_pid_name(name)
+    if name:  # an empty option means the setting's name
+        with pytest.raises(DaemonError, match="must be a plain file name"):
+            Paths.resolve("/tmp", name)
+
+
+def test_plain_pid_names_are_accepted(tmp_path: Path) -> None:
+    for name in ("akjobd.pid", "akjobd-2.pid", ".akjobd", "pid"):
+        check_pid_name(name)
+        assert Paths.resolve(tmp_path, name).pid_file == tmp_path / name
+
+
+def test_a_removed_pid_file_still_shows_its_holder(pid_path: Path) -> None:
+    with holder_process(HOLDER, pid_path) as (holder, line):
+        assert line == "locked"
+        pid_path.unlink()
+        assert is_running(pid_path)
+        assert find_holder(pid_path) == Holder(holder.pid, removed=True)
+        assert wait_for_pid(pid_path, 1.0) == holder.pid
+        with pytest.raises(DaemonAlreadyRunning) as info:
+            PidFile(pid_path).acquire()
+        assert info.value.pid == holder.pid
+        assert not pid_path.exists()  # the refused acquire removed the file it made
+        pid_path.write_text("")  # another file in its place: the holder is still found
+        assert find_holder(pid_path) == Holder(holder.pid, removed=True)
+        with pytest.raises(DaemonAlreadyRunning):
+            PidFile(pid_path).acquire()
+        assert pid_path.read_text() == ""
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert find_holder(pid_path) is None
+    assert wait_for_pid(pid_path, 0.2) is None
+    with PidFile(pid_path):
+        assert read_pid(pid_path) == os.getpid()
+
+
+def test_a_process_with_the_removed_file_open_but_unlocked_is_not_a_holder(
+    pid_path: Path,
+) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        f = open(sys.argv[1], "w")
+        print("open", flush=True)
+        time.sleep(600)
+        """
+    )
+    pid_path.parent.mkdir(parents=True)
+    with holder_process(script, pid_path) as (_, line):
+        assert line == "open"
+        pid_path.unlink()
+        assert find_holder(pid_path) is None
+        assert not is_running(pid_path)
+
+
+def test_the_log_files_in_the_log_directory_option_must_be_regular_files(
+    tmp_path: Path,
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("precious\n")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    Paths.resolve(tmp_path, "a.pid", logs)
+    (logs / "akjobd.log").mkdir()
+    with pytest.raises(DaemonError, match="akjobd.log is not a regular file"):
+        Paths.resolve(tmp_path, "a.pid", logs)
+    (logs / "akjobd.log").rmdir()
+    (logs / "akjob.job.log").symlink_to(afile)
+    with pytest.raises(DaemonError, match="akjob.job.log is not a regular file"):
+        Paths.resolve(tmp_path, "a.pid", logs)
+    assert Paths.resolve(tmp_path, "a.pid").log_dir != logs  # only the option is checked
+    assert afile.read_text() == "precious\n"
