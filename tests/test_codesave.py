@@ -33,9 +33,7 @@ class ReplacedDuringItsRun(Notes):
     then it changes its own state and its job's name, as job code may."""
 
     def run(self, ownjob: Any) -> None:
-        other = Job.objects.get(pk=ownjob.pk)
-        other.job_code_object = Notes("replacement")
-        other.save()
+        replace_code(ownjob)
         self.items.append("ran")
         ownjob.name = "renamed by the run"
 
@@ -49,6 +47,14 @@ def make(code: Any = None) -> Job:
     job.job_code_object = code if code is not None else Notes("first")
     job.save()
     return stored(job)
+
+
+def replace_code(job: Job, tag: str = "replacement") -> Job:
+    """Give the job another code object, from another instance (the admin, another process)."""
+    other = stored(job)
+    other.job_code_object = Notes(tag)
+    other.save()
+    return other
 
 
 def test_a_new_job_is_signed_at_save_for_its_id_and_version_one() -> None:
@@ -95,9 +101,7 @@ def test_the_instance_says_its_code_changes_were_dropped() -> None:
     job = make()
     loaded_by_the_run = stored(job)
     code = loaded_by_the_run.job_code_object
-    replacement = stored(job)
-    replacement.job_code_object = Notes("replacement")
-    replacement.save()
+    replacement = replace_code(job)
     code.items.append("ran")
     loaded_by_the_run.name = "changed too"
     runner.save_back(loaded_by_the_run, code)
@@ -117,9 +121,8 @@ def test_the_instance_says_its_code_changes_were_dropped() -> None:
 
 def test_an_assigned_code_object_wins_over_a_replacement_made_meanwhile() -> None:
     job = make()
-    mine, theirs = stored(job), stored(job)
-    theirs.job_code_object = Notes("theirs")
-    theirs.save()
+    mine = stored(job)
+    theirs = replace_code(job, "theirs")
     mine.job_code_object = Notes("mine")
     mine.save()
     assert mine._code_dropped is False
@@ -132,9 +135,7 @@ def test_an_unchanged_code_object_is_not_written_over_a_replacement() -> None:
     job = make()
     loaded = stored(job)
     code = loaded.job_code_object
-    replacement = stored(job)
-    replacement.job_code_object = Notes("replacement")
-    replacement.save()
+    replace_code(job)
     with CaptureQueriesContext(connection) as queries:
         runner.save_back(loaded, code)
     assert queries.captured_queries == []
@@ -145,9 +146,7 @@ def test_an_unchanged_code_object_is_not_written_over_a_replacement() -> None:
 def test_a_code_object_never_unpickled_is_never_written() -> None:
     job = make()
     loaded = stored(job)
-    replacement = stored(job)
-    replacement.job_code_object = Notes("replacement")
-    replacement.save()
+    replace_code(job)
     loaded.name = "renamed"
     loaded.save()
     fresh = stored(job)
@@ -179,10 +178,7 @@ def test_save_with_update_fields_writes_the_code_only_when_named() -> None:
 def test_refresh_from_db_reads_the_replacement_and_then_saves_nothing() -> None:
     job = make()
     assert job.job_code_object.tag == "first"
-    replacement = stored(job)
-    replacement.job_code_object = Notes("replacement")
-    replacement.name = "renamed elsewhere"
-    replacement.save()
+    replace_code(job)
     job.refresh_from_db()
     assert job.job_code_object.tag == "replacement"
     with CaptureQueriesContext(connection) as queries:

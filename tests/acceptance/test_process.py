@@ -250,3 +250,92 @@ def test_runserver_starts_akjobd_and_other_commands_do_not(project: Project) -> 
     )
     assert stop.returncode == 0
     assert not default_pid_file.exists()
+
+
+# -- the pid and log options never write over what is not theirs --------------------------------
+
+IMPORTANT = "do not touch: important settings\n"
+
+
+def refused(project: Project, action: str, *options: str) -> str:
+    """Run ``manage.py akjobd action *options``: it must fail with one line on stderr and nothing
+    on stdout; return that line."""
+    result = project.manage("akjobd", action, *options, check=False)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_pid_names_with_a_path_are_refused(project: Project) -> None:
+    outside = project.base / "outside.conf"
+    outside.write_text(IMPORTANT)
+    run_dir = project.base / "run"
+    for name in ("../outside.conf", "sub/akjobd.pid", "..", "akjobd..pid"):
+        for action in ("start", "stop", "status"):
+            err = refused(project, action, "-pd", str(run_dir), "-pn", name)
+            assert f"the pid file name {name!r} must be a plain file name" in err, err
+    assert outside.read_text() == IMPORTANT
+    assert not run_dir.exists()
+    assert daemons(project) == []
+
+
+def test_a_file_that_is_not_a_pid_file_is_left_alone(project: Project) -> None:
+    etc = project.base / "etc"
+    etc.mkdir()
+    (etc / "somefile").write_text("mode=1\n")
+    (etc / "bigfile").write_text(IMPORTANT)
+    (etc / "link").symlink_to(etc / "bigfile")
+    (etc / "subdir").mkdir()
+    cases = {"somefile": "holds something else than a process id", "link": "is a symbolic link"}
+    cases |= {"bigfile": f"holds {len(IMPORTANT)} bytes", "subdir": "is a directory"}
+    for name, problem in cases.items():
+        for action in ("start", "run", "restart", "stop", "status"):
+            err = refused(project, action, "-pd", str(etc), "-pn", name)
+            assert f"{etc / name} {problem}, not an akjobd pid file" in err, err
+    assert ((etc / "somefile").read_text(), (etc / "bigfile").read_text()) == (
+        "mode=1\n",
+        IMPORTANT,
+    )
+    assert sorted(p.name for p in etc.iterdir()) == ["bigfile", "link", "somefile", "subdir"]
+    assert daemons(project) == []
+
+
+def test_a_log_directory_that_is_not_one_is_left_alone(project: Project) -> None:
+    not_a_dir = project.base / "logs-file"
+    not_a_dir.write_text(IMPORTANT)
+    for action in ("start", "run", "restart"):
+        err = refused(project, action, "-pd", str(project.pid_dir), "-ld", str(not_a_dir))
+        assert f"log directory {not_a_dir} exists and is not a directory" in err
+    logs = project.base / "logs"
+    logs.mkdir()
+    (logs / "akjobd.out").symlink_to(not_a_dir)
+    for action in ("start", "run", "restart"):
+        err = refused(project, action, "-pd", str(project.pid_dir), "-ld", str(logs))
+        assert f"{logs / 'akjobd.out'} is not a regular file" in err
+    assert not_a_dir.read_text() == IMPORTANT
+    assert not project.pid_file.exists()
+    assert daemons(project) == []
+
+
+def test_a_removed_pid_file_does_not_hide_the_daemon(project: Project) -> None:
+    pid = started_pid(project)
+    project.pid_file.unlink()
+    status = project.akjobd("status")
+    assert (status.returncode, status.stdout.splitlines()[0]) == (
+        0,
+        f"akjobd is running (pid {pid})",
+    )
+    again = project.akjobd("start")
+    assert (again.returncode, again.stdout.strip()) == (0, f"akjobd is already running (pid {pid})")
+    assert daemons(project) == [pid]
+    assert not project.pid_file.exists()  # the refused start left nothing behind
+    project.pid_file.write_text("")  # another file in its place: the daemon is still found
+    stop = project.akjobd("stop")
+    assert (stop.returncode, stop.stdout.strip()) == (0, f"akjobd stopped (pid {pid})")
+    wait_for(lambda: not alive(pid), timeout=10, what="the daemon to end")
+    assert project.pid_file.read_text() == ""  # not its file: left as it was
+    assert project.akjobd("status").returncode == 3
+    new = started_pid(project)  # and the next daemon starts as usual
+    assert read_pid(project.pid_file) == new != pid
+    assert project.akjobd("stop").returncode == 0
