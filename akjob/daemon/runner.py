@@ -34,6 +34,9 @@ from akjob.models import Job, JobRun
 log = logging.getLogger("akjob.job")
 Status = JobRun.Status
 ERROR_TAIL = 8000
+CODE_DROPPED = (
+    "the job's code object was replaced during the run; the run's changes to it were dropped"
+)
 PR_SET_PDEATHSIG = 1
 HEADER = struct.Struct("!QI")  # a task on its pipe: run id, then the pickle's length
 GO = b"g"  # sent on the task's pipe once the run may execute
@@ -108,7 +111,8 @@ def run_code(
     if os.getpid() != me:  # a child the job's code forked, returning: not the run
         os._exit(0)
     try:
-        save_back(job, code)
+        if not save_back(job, code):
+            error = f"{error}\n{CODE_DROPPED}".strip()
     except Exception as exc:  # the run happened; report why its changes were not kept
         log.exception("job %s: saving its changes failed", job.pk)
         status = Status.FAILED
@@ -116,24 +120,31 @@ def run_code(
     return status, error
 
 
-def save_back(job: Job, code: Any) -> None:
-    """Persist the code's changes to ``ownjob`` and to itself; honour ``deleteme``.
+def save_back(job: Job, code: Any) -> bool:
+    """Persist the code's changes to ``ownjob`` and to itself; honour ``deleteme``. False when
+    the code object's own state was dropped: someone replaced the job's code object while it
+    ran, and theirs wins (the job's other changes are saved).
 
     Only changed fields are written (none, usually: then no query at all); a job deleted
     meanwhile is not resurrected.
     """
     if job.pk is None:
-        return  # the code deleted its job
+        return True  # the code deleted its job
     if job.deleteme:
         log.info("job %s (%s) deleted: deleteme was set", job.pk, job.name)
         Job.objects.filter(pk=job.pk).delete()
-        return
+        return True
+    # Handed back as loaded, not assigned: an assignment would win over a replacement.
     job.__dict__["_code_object"] = code  # saved (pickled and signed) only if it changed
     try:
         job.save()
     except DatabaseError:
         if Job.objects.filter(pk=job.pk).exists():
             raise  # deleted meanwhile: fine; anything else is a real error
+    if job._code_dropped:
+        log.warning("job %s: %s", job.pk, CODE_DROPPED)
+        return False
+    return True
 
 
 # -- the run process -------------------------------------------------------------------------

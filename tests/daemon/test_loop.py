@@ -457,3 +457,15 @@ def test_a_one_second_job_after_a_30_day_outage_is_counted_not_walked(daemon, cl
     assert (run.scheduled, run.status) == (T0 + timedelta(seconds=1), Status.SUCCEEDED)
     assert run.missed_count == 30 * 86400 - 1
     assert Job.objects.get(pk=job.pk)._next_run == T0 + timedelta(days=30, seconds=1)
+
+
+def test_a_code_object_replaced_during_its_run_is_kept(daemon, clock):
+    job = make(jobcode.ReplacedMeanwhile(), run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    daemon.run_once(clock.now())
+    fresh = Job.objects.get(pk=job.pk)
+    assert isinstance(fresh.job_code_object, jobcode.Counter)
+    assert fresh.job_code_object.count == 100  # the replacement, not the run's old object
+    assert fresh.name == "renamed by the run"  # the run's other changes are kept
+    (run,) = JobRun.objects.filter(job=job)
+    assert run.status == Status.SUCCEEDED and "were dropped" in run.error
