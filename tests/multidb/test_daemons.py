@@ -53,7 +53,7 @@ def running_slow_run(cluster: Cluster, slow: set[int]) -> tuple[int, Row] | None
     """A daemon (its index) and a run of a slow job it has had in progress for a moment, and
     that has a second or more left: started (its scheduled time, never after the real start)
     under 1.5 s ago, of the 2.5 s the job takes. An older one may have ended already, its
-    outcome not yet written (a daemon writes outcomes up to 0.1 s late during a burst)."""
+    outcome not yet written."""
     now = time.time()
     daemons = {pk: pid for pid, pk in cluster.daemon_ids().items()}
     pids = [cluster.pid(i) for i in range(cluster.size)]
@@ -124,7 +124,8 @@ def test_a_stopped_daemon_is_fenced_and_carries_on(cluster: Cluster) -> None:
     )
     cluster.signal(v, signal.SIGCONT)
     resumed = time.time()
-    # Its worker finished the run meanwhile; the daemon's late outcome matches no row.
+    # The others, on this host, killed the run's processes before they declared it dead; the
+    # stopped daemon's late outcome, once it resumes, matches no row.
     wait_for(
         lambda: "was taken from this daemon" in cluster.output(v),
         timeout=15,
@@ -145,5 +146,6 @@ def test_a_stopped_daemon_is_fenced_and_carries_on(cluster: Cluster) -> None:
     row = next(r for r in report.rows if r.id == victim.id)
     assert row.status == "interrupted"  # not overwritten by the late outcome
     occurrence = (row.job, int(row.scheduled.timestamp()))
-    assert [(line.job, line.scheduled) for line in report.lines].count(occurrence) == 1
+    # Started once at most (it may have been waiting for its go-ahead), never again.
+    assert [(line.job, line.scheduled) for line in report.lines].count(occurrence) <= 1
     shares(cluster, report, list(range(cluster.size)))
