@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from tests.acceptance.jobs import LeaveChild, LeavePopen  # noqa: F401 - shared with those tests
+
 
 class Counter:
     def __init__(self) -> None:
@@ -92,24 +94,6 @@ class Bulky:
         return None
 
 
-class LeaveChild:
-    """Forks a child that sleeps for an hour (holding every descriptor it inherited), writes its
-    pid to ``path`` and returns: the run is over, the child is not."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def run(self, ownjob):
-        import time
-
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(3600)
-            os._exit(0)
-        with open(self.path, "w") as f:
-            f.write(str(pid))
-
-
 class ForkAndReturn:
     """Forks; both processes return from the job's code, each appending its pid to ``path``
     first. The parent returns only once the child has left (``child <pid> exited <status>``)."""
@@ -127,36 +111,11 @@ class ForkAndReturn:
                 f.write(f"child {child} exited {os.waitstatus_to_exitcode(status)}\n")
 
 
-class SpawnAndHang:
-    """Starts ``sleep 3600`` as a subprocess, writes its pid to ``path``, then hangs."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
+class SpawnAndHang(LeavePopen):
+    """Starts ``sleep 3600`` as a subprocess, appends its pid to ``path``, then hangs."""
 
     def run(self, ownjob):
-        import subprocess
         import time
 
-        child = subprocess.Popen(["sleep", "3600"])
-        with open(self.path, "w") as f:
-            f.write(str(child.pid))
+        super().run(ownjob)
         time.sleep(3600)
-
-
-class ReplacedMeanwhile:
-    """While it runs, someone else (the admin, say) replaces its job's code object with a
-    Counter at 100; then it changes its own state, which must not overwrite the replacement."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def run(self, ownjob):
-        from akjob.models import Job
-
-        other = Job.objects.get(pk=ownjob.pk)
-        replacement = Counter()
-        replacement.count = 100
-        other.job_code_object = replacement
-        other.save()
-        self.count += 1
-        ownjob.name = "renamed by the run"
