@@ -27,13 +27,7 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 DEBUG = False
 INSTALLED_APPS = {apps!r}
-DATABASES = {{
-    "default": {{
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": {db!r},
-        "OPTIONS": {{"timeout": 30}},
-    }}
-}}
+DATABASES = {{"default": {database!r}}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 Q_CLUSTER = {{
     "name": "bench",
@@ -84,17 +78,25 @@ def timed(call: Callable[[], Any]) -> tuple[float, Any]:
     return (time.perf_counter() - start) * 1000, value
 
 
-def django_project(base: Path, apps: list[str], db_name: str = "db.sqlite3") -> Path:
+def django_project(
+    base: Path, apps: list[str], db_name: str = "db.sqlite3", database: dict | None = None
+) -> Path:
     """Configure Django in this process for a throw-away project in ``base`` (akjob,
-    django-celery-beat and django-q2 installed where present, SQLite), migrate ``apps``, return
-    the database."""
+    django-celery-beat and django-q2 installed where present), migrate ``apps``, return the
+    SQLite file. ``database``: Django's settings of another database to use instead."""
     import django
     from django.core.management import call_command
 
     base.mkdir(parents=True, exist_ok=True)
     db = base / db_name
     installed = [app for app in INSTALLED if importlib.util.find_spec(app) is not None]
-    (base / "bench_settings.py").write_text(SETTINGS.format(db=str(db), apps=installed))
+    database = database or {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(db),
+        "OPTIONS": {"timeout": 30},
+    }
+    settings = SETTINGS.format(database=database, apps=installed)
+    (base / "bench_settings.py").write_text(settings)
     sys.path.insert(0, str(base))
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench_settings"
     os.environ["AKJOB_START_DAEMON"] = "False"

@@ -23,10 +23,13 @@ HOUR = timedelta(hours=1)
 DUE_AGO = timedelta(seconds=5)
 
 
-def arguments(doc: str) -> argparse.Namespace:
+def arguments(doc: str, *, databases: tuple[str, ...] = ()) -> argparse.Namespace:
+    """The sizes and repeats to measure; with ``databases``, also ``--db``: which one."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
+    if databases:
+        parser.add_argument("--db", choices=databases, default=databases[0])
     args = parser.parse_args()
     args.sizes = [int(n) for n in args.sizes.split(",")]
     return args

@@ -1,13 +1,19 @@
-"""akjob: the cost of one ``Daemon.run_once`` with N jobs, 1% due, and idle (SQLite).
+"""akjob: the cost of one ``Daemon.run_once`` with N jobs, 1% due, and idle.
+
+    python -m bench.peers.wakeup_akjob [--sizes 1000,10000,100000] [--db sqlite|postgres|mysql]
 
 The daemon runs with a supervisor that starts nothing, so the figure is scheduling and database
 work only: finding the due jobs, deciding, claiming them (run records, compare-and-set updates)
 and the next sleep. ``max_workers`` is the number of due jobs, so one wake-up claims them all.
+SQLite by default (the peers' table); ``--db postgres`` or ``--db mysql`` use the server at
+127.0.0.1 (user postgres or root), in a database of their own made for the run and dropped after.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,12 +92,56 @@ def measure(repeat: int, now: datetime) -> Any:
     return at_size
 
 
+BENCH_DB = "akjob_wakeup_bench"
+SERVERS = {
+    "postgres": {"ENGINE": "django.db.backends.postgresql", "USER": "postgres", "PORT": "5432"},
+    "mysql": {"ENGINE": "django.db.backends.mysql", "USER": "root", "PORT": "3306"},
+}
+
+
+@contextmanager
+def server_database(db: str) -> Iterator[dict[str, Any] | None]:
+    """Django's settings of a fresh database on the server ``db`` names, dropped at the end (None
+    for SQLite: the project's own file)."""
+    if db == "sqlite":
+        yield None
+        return
+    settings = SERVERS[db] | {"NAME": BENCH_DB, "HOST": "127.0.0.1"}
+    if db == "postgres":
+        import psycopg
+
+        def run(statement: str) -> None:
+            with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres") as conn:
+                conn.autocommit = True
+                conn.execute(statement)
+    else:
+        import MySQLdb
+
+        def run(statement: str) -> None:
+            conn = MySQLdb.connect(host="127.0.0.1", user="root")
+            try:
+                conn.cursor().execute(statement)
+            finally:
+                conn.close()
+
+    run(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+    run(f"CREATE DATABASE {BENCH_DB}")
+    try:
+        yield settings
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        run(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+
+
 def main() -> None:
-    args = wakeup.arguments(__doc__)
-    with tempfile.TemporaryDirectory(prefix="akjob-bench-") as tmp:
-        django_project(Path(tmp), apps=["akjob"])
+    args = wakeup.arguments(__doc__, databases=("sqlite", *SERVERS))
+    with tempfile.TemporaryDirectory(prefix="akjob-bench-") as tmp, server_database(args.db) as db:
+        django_project(Path(tmp), apps=["akjob"], database=db)
         now = datetime.now(UTC).replace(microsecond=0)
-        wakeup.run_sizes("akjob", args.sizes, measure(args.repeat, now))
+        name = "akjob" if args.db == "sqlite" else f"akjob ({args.db})"
+        wakeup.run_sizes(name, args.sizes, measure(args.repeat, now))
 
 
 if __name__ == "__main__":
