@@ -30,9 +30,28 @@ def load_saved(jobs: list[Any]) -> None:
     job; :meth:`Job.save` forgets them once it has written staged values."""
     if not jobs:
         return
-    found = saved_sets(type(jobs[0]), [job.pk for job in jobs], LIST_PROPERTIES)
+    found = list(saved_sets(type(jobs[0]), [job.pk for job in jobs], LIST_PROPERTIES).items())
     for job in jobs:
-        job.__dict__[LOADED] = {prop: sorted(found[prop].get(job.pk, [])) for prop in found}
+        pk = job.pk
+        # Kept as tuples (each read copies one into a list); most are empty and share one.
+        job.__dict__[LOADED] = {
+            prop: tuple(sorted(values[pk])) if pk in values else () for prop, values in found
+        }
+
+
+def current_sets(instance: Any) -> tuple[tuple[Any, ...], ...]:
+    """The values of every ``*_list`` property, in the order of LIST_PROPERTIES, as tuples and
+    as the properties give them (staged values first, then the saved ones), in one call: what
+    akjobd reads of every due job (see :func:`akjob.jobschedule.schedule_inputs`)."""
+    loaded = instance.__dict__.get(LOADED)
+    if (
+        loaded is not None
+        and not instance.__dict__.get("_pending")
+        and len(loaded) == len(LIST_PROPERTIES)
+        and _saved(instance)
+    ):
+        return tuple(loaded[prop] for prop in LIST_PROPERTIES)
+    return tuple(tuple(getattr(instance, prop)) for prop in LIST_PROPERTIES)
 
 
 def _related(instance: Any, name: str) -> Any:

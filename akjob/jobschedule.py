@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 
 from akjob import schedule as engine
 from akjob.conf import akjob_settings
+from akjob.daysets import current_sets
 from akjob.timeutil import to_aware, truncate, utcnow
 
 if TYPE_CHECKING:
@@ -147,6 +148,40 @@ def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
     if job.run_count_limit is not None:
         remaining = max(job.run_count_limit - (job._run_count or 0), 0)
     return engine.Schedule(tuple(sources), limits, enabled=job.job_enabled, remaining=remaining)
+
+
+def schedule_inputs(job: Job) -> tuple[Any, ...]:
+    """Every value of the job that :func:`to_schedule` reads, ``now`` and the settings apart
+    (``AKJOB_DEFAULT_TIMEZONE``, the same for every job; the run count only
+    under a run count limit, the interval anchor only with an interval, as it does): jobs with
+    equal inputs have equal schedules. akjobd decides once for the jobs of a wake-up that share
+    them (see docs/benchmarks.md). Keep it in step with to_schedule; a test checks that the two
+    read the same fields."""
+    interval = job.run_every
+    limit = job.run_count_limit
+    dates, monthly, weekly, active_monthly, active_weekly, active_months = current_sets(job)
+    return (
+        job.timezone,
+        *(getattr(job, field) for field in OFFSET_FIELDS),
+        dates,
+        interval,
+        job._last_interval if interval is not None else None,
+        monthly,
+        weekly,
+        job.monthly_time,
+        job.weekly_time,
+        job.cron,
+        job.active_time_begin,
+        job.active_time_end,
+        active_weekly,
+        active_monthly,
+        active_months,
+        job.active_date_begin,
+        job.active_date_end,
+        limit,
+        job._run_count if limit is not None else None,
+        job.job_enabled,
+    )
 
 
 def _date(field: str, value: Any) -> date | None:

@@ -20,13 +20,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 
 from akjob import daysets
 from akjob import schedule as engine
-from akjob.daemon import store
-from akjob.jobschedule import build
+from akjob.daemon import claimsql, store
+from akjob.jobschedule import build, schedule_inputs
 from akjob.models import DaemonRecord, Job, JobRun, last_grid_point
 from akjob.timeutil import to_aware, to_db
 
@@ -65,6 +66,10 @@ class Decision:
     interval_anchor: datetime | None
 
 
+# A due job this daemon means to claim, what it decided, and the run record that claims it.
+Planned = tuple[Job, Decision, "claimsql.Record"]
+
+
 def decide(job: Job, *, now: datetime) -> Decision:
     """Pure decision for a due job (``_next_run <= now``, no run in progress)."""
     scheduled = to_aware(job._next_run)
@@ -80,6 +85,26 @@ def decide(job: Job, *, now: datetime) -> Decision:
     return Decision(action, scheduled, engine.next_after(sched, after=now), coalesced, anchor)
 
 
+def _decided(job: Job, now: datetime, decisions: dict[tuple[Any, ...], Decision]) -> Decision:
+    """:func:`decide`, once for the jobs of a batch that share every input of the decision: the
+    schedule's (:func:`schedule_inputs`), the occurrence, the time and the misfire grace. A
+    burst of jobs with one schedule, due together, is decided once (see docs/benchmarks.md)."""
+    key = decision_inputs(job, now)
+    try:
+        decision = decisions.get(key)
+    except TypeError:  # a value that cannot be hashed (an exotic tzinfo): no sharing
+        return decide(job, now=now)
+    if decision is None:
+        decision = decisions[key] = decide(job, now=now)
+    return decision
+
+
+def decision_inputs(job: Job, now: datetime) -> tuple[Any, ...]:
+    """Everything :func:`decide` reads: the time, the occurrence, the misfire grace and the
+    schedule's inputs (the interval's anchor among them)."""
+    return (now, job._next_run, job.misfire_grace, *schedule_inputs(job))
+
+
 def _anchor(job: Job, scheduled: datetime) -> datetime | None:
     if job.run_every is not None and job._last_interval is not None:
         return last_grid_point(to_aware(job._last_interval), job.run_every, scheduled)
@@ -90,7 +115,7 @@ def occurrences_until(sched: engine.Schedule, scheduled: datetime, now: datetime
     """How many occurrences fall in [scheduled, now], the due one (``scheduled``) included:
     counted, not walked, so a long outage costs no more than a short one (see docs/schedule.md)."""
     after = scheduled.replace(microsecond=0) + timedelta(seconds=1)
-    free = replace(sched, remaining=None)
+    free = sched if sched.remaining is None else replace(sched, remaining=None)
     return 1 + engine.count_between(free, start=after, end=now, cap=MISSED_COUNT_CAP - 1)
 
 
@@ -125,10 +150,12 @@ def claim_batch(
     """
     if not jobs:
         return []
-    won: list[tuple[Job, Decision, JobRun]] = []
+    won: list[Planned] = []
     with transaction.atomic(savepoint=False):
         free = {job.pk for job in jobs} if locked else store.lock_jobs([job.pk for job in jobs])
-        planned, left = [], list(pids)
+        planned: list[Planned] = []
+        left = list(pids)
+        decisions: dict[tuple[Any, ...], Decision] = {}
         for job in jobs:
             if job.pk not in free:
                 continue  # another daemon is at this row right now: its claim, not ours
@@ -138,12 +165,12 @@ def claim_batch(
                 continue
             at = max(now, to_aware(job._next_run))
             try:
-                decision = decide(job, now=at)
+                decision = _decided(job, at, decisions)
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the daemon
                 log.exception("job %s: its occurrence could not be decided", job.pk)
                 decision = Decision("refuse", to_aware(job._next_run), None, 1, None)
                 record = _record(job, decision, at, daemon, lease, None)
-                record.error = f"akjobd could not decide this occurrence: {exc!r}"
+                record["error"] = f"akjobd could not decide this occurrence: {exc!r}"
                 planned.append((job, decision, record))
                 continue
             if decision.action == "run" and not left:
@@ -151,17 +178,13 @@ def claim_batch(
             pid = left.pop(0) if decision.action == "run" else None
             planned.append((job, decision, _record(job, decision, at, daemon, lease, pid)))
 
-        def write(batch: list[tuple[Job, Decision, JobRun]]) -> Callable[[], None]:
+        def write(batch: list[Planned]) -> Callable[[], None]:
             def go() -> None:
-                won.clear()
-                for job, decision, run in batch:
-                    claim_at = to_aware(run.started) if decision.action == "run" else None
-                    anchor = decision.interval_anchor
-                    if store.cas_job(
-                        job, next_run=decision.next_run, anchor=anchor, claim_at=claim_at
-                    ):
-                        won.append((job, decision, run))
-                store.insert_claims([run for _, _, run in won])
+                moved = claimsql.cas_jobs(
+                    [_move(job, decision, run) for job, decision, run in batch]
+                )
+                won[:] = [item for item in batch if item[0].pk in moved]
+                claimsql.insert_claims([run for _, _, run in won])
 
             return go
 
@@ -170,48 +193,68 @@ def claim_batch(
             # progress, behind this daemon's back): each job on its own, the others still won.
             kept = []
             for item in planned:
-                item[2].pk = None
+                item[2].pop("id", None)
                 if store.in_savepoint(write([item])):
                     kept += won
                 else:
                     log.warning("job %s: occurrence already taken", item[0].pk)
             won[:] = kept
-    return [_result(job, decision, run) for job, decision, run in won if run.pk is not None]
+    return [_result(job, decision, run) for job, decision, run in won if run.get("id") is not None]
 
 
-def _result(job: Job, decision: Decision, run: JobRun) -> Claimed | JobRun:
+def _move(job: Job, decision: Decision, run: claimsql.Record) -> claimsql.Move:
+    """The compare-and-set that claims the occurrence: the run's start counts a run."""
+    started = run["started"] if decision.action == "run" else None
+    return job.pk, job._next_run, decision.next_run, started, decision.interval_anchor
+
+
+def _result(job: Job, decision: Decision, run: claimsql.Record) -> Claimed | JobRun:
     if decision.action != "run":
-        log.info("job %s occurrence %s %s: %s", job.pk, run.scheduled, run.status, run.error)
-        return run
-    _mirror_claim(job, decision, to_aware(run.started))
+        record = _saved_record(run)
+        log.info(
+            "job %s occurrence %s %s: %s", job.pk, record.scheduled, record.status, record.error
+        )
+        return record
+    started = to_aware(run["started"])
+    _mirror_claim(job, decision, started)
     timeout = job.timeout.total_seconds() if job.timeout else None
-    lease_until = to_aware(run.lease_until)
-    return Claimed(run.pk, job.pk, decision.scheduled, timeout, job, lease_until, run.pid or 0)
+    lease_until = to_aware(run["lease_until"])
+    return Claimed(
+        run["id"], job.pk, decision.scheduled, timeout, job, lease_until, run["pid"] or 0
+    )
+
+
+def _saved_record(run: claimsql.Record) -> JobRun:
+    """The JobRun a record inserted by :func:`claimsql.insert_runs` became."""
+    record = JobRun(**run)
+    record._state.adding = False
+    return record
 
 
 def _record(
     job: Job, decision: Decision, at: datetime, daemon: DaemonRecord, lease: float, pid: int | None
-) -> JobRun:
-    run = JobRun(
-        job_id=job.pk,
-        job_name=job.name,
-        scheduled=to_db(decision.scheduled),
-        host=store.HOST,
-        daemon=daemon,
-    )
+) -> claimsql.Record:
+    """The run record of a decided occurrence, as column values (see claimsql.Record)."""
+    run: claimsql.Record = {
+        "job_id": job.pk,
+        "job_name": job.name,
+        "scheduled": to_db(decision.scheduled),
+        "host": store.HOST,
+        "daemon_id": daemon.pk,
+    }
     if decision.action == "run":
-        run.status, run.started, run.pid = Status.RUNNING, to_db(at), pid or None
-        run.running_for = job.pk
-        run.lease_until = to_db(at + timedelta(seconds=lease))
-        run.missed_count = max(decision.missed - 1, 0)
+        run["status"], run["started"], run["pid"] = Status.RUNNING, to_db(at), pid or None
+        run["running_for"] = job.pk
+        run["lease_until"] = to_db(at + timedelta(seconds=lease))
+        run["missed_count"] = max(decision.missed - 1, 0)
     elif decision.action == "refuse":
-        run.status, run.finished = Status.FAILED, to_db(at)
+        run["status"], run["finished"] = Status.FAILED, to_db(at)
     else:
-        run.status = Status.MISSED
-        run.finished = to_db(at)
-        run.missed_count = decision.missed
+        run["status"] = Status.MISSED
+        run["finished"] = to_db(at)
+        run["missed_count"] = decision.missed
         late = (at - decision.scheduled).total_seconds()
-        run.error = (
+        run["error"] = (
             f"{decision.missed} occurrence(s) missed: {late:.0f} s late, "
             f"misfire_grace is {job.misfire_grace.total_seconds():.0f} s"
         )
@@ -219,13 +262,21 @@ def _record(
 
 
 def _mirror_claim(job: Job, decision: Decision, now: datetime) -> None:
-    """Make the in-memory job match the row the claim wrote, so it can be handed to the run."""
-    job._next_run = to_db(decision.next_run)
-    job._run_count = (job._run_count or 0) + 1
-    job._last_run = to_db(now)
+    """Make the in-memory job match the row the claim wrote, so it can be handed to the run;
+    what it remembers as loaded takes the values written too (see ``Job.save``)."""
+    written = {
+        "_next_run": to_db(decision.next_run),
+        "_run_count": (job._run_count or 0) + 1,
+        "_last_run": to_db(now),
+    }
     if decision.interval_anchor is not None:
-        job._last_interval = to_db(decision.interval_anchor)
-    job._remember_loaded()
+        written["_last_interval"] = to_db(decision.interval_anchor)
+    job.__dict__.update(written)
+    loaded = getattr(job, "_loaded", None)
+    if loaded is None:
+        job._remember_loaded()
+    else:
+        loaded.update(written)
 
 
 # -- ended runs ------------------------------------------------------------------------------
@@ -279,22 +330,22 @@ def settle(ends: dict[int, datetime]) -> int:
         sched = build(job, now=end)
         count = occurrences_until(sched, scheduled, end - JUST_BEFORE)
         nxt = engine.next_after(sched, after=end - JUST_BEFORE)
-        run = JobRun(
-            job_id=job.pk,
-            job_name=job.name,
-            scheduled=to_db(scheduled),
-            status=Status.SKIPPED,
-            finished=to_db(end),
-            missed_count=count,
-            error="the previous run was still in progress",
-            host=store.HOST,
-        )
+        run: claimsql.Record = {
+            "job_id": job.pk,
+            "job_name": job.name,
+            "scheduled": to_db(scheduled),
+            "status": Status.SKIPPED,
+            "finished": to_db(end),
+            "missed_count": count,
+            "error": "the previous run was still in progress",
+            "host": store.HOST,
+        }
 
-        def write(job: Job = job, nxt: datetime | None = nxt, run: JobRun = run) -> None:
+        def write(job: Job = job, nxt: datetime | None = nxt, run: claimsql.Record = run) -> None:
             if store.cas_job(job, next_run=nxt, anchor=_anchor(job, to_aware(job._next_run))):
-                store.insert_claims([run])
+                claimsql.insert_claims([run])
 
-        if store.in_savepoint(write) and run.pk is not None:
+        if store.in_savepoint(write) and run.get("id") is not None:
             settled += 1
             log.info("job %s: %d occurrence(s) skipped: its run was in progress", job.pk, count)
     return settled

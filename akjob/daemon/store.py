@@ -6,9 +6,10 @@ other daemons (membership); what they read and write goes through here.
 Claiming and finishing runs happens hundreds of times a second at peak, and every wake-up asks
 for the earliest next run; building those statements through the ORM costs more than executing
 them (measured in docs/benchmarks.md), so the compare-and-set UPDATEs, the earliest-next-run
-query and the multi-row INSERT of run records are written once as SQL, on every supported
-database. Values go to the driver as the ORM would send them (datetimes through the backend's
-adapter) and come back as the ORM would return them. The rest uses the ORM.
+query and the claim's batched statements (:mod:`akjob.daemon.claimsql`: the compare-and-set and
+the run records of many jobs at once) are written once as SQL, on every supported database.
+Values go to the driver as the ORM would send them (datetimes through the backend's adapter)
+and come back as the ORM would return them. The rest uses the ORM.
 
 "Running" is a run record: a run in progress has ``running_for`` set to its job's id, unique in
 the database, so a job has at most one run in progress whatever happens to a daemon.
@@ -27,7 +28,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone as dj_timezone
 
 from akjob.conf import akjob_settings
-from akjob.daysets import chunks, from_db
+from akjob.daysets import from_db
 from akjob.models import DaemonRecord, Job, JobRun
 from akjob.timeutil import to_aware, to_db
 
@@ -36,19 +37,31 @@ HOST = socket.gethostname()
 CHUNK = 500  # job ids per statement when many are at hand (SQLite limits a statement's parameters)
 
 
-def _q(model: type, name: str) -> str:
+def column(model: type, name: str) -> str:
+    """The quoted column of a model's field."""
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
-def _dt(value: datetime | None) -> object:
-    """A datetime as the database driver takes it for a DateTimeField."""
-    if value is not None and not settings.USE_TZ and dj_timezone.is_aware(value):
-        value = to_db(value)
-    return connection.ops.adapt_datetimefield_value(value)
+def db_datetime(value: datetime | None, adapted: dict[datetime, object] | None = None) -> object:
+    """A datetime as the database driver takes it for a DateTimeField. ``adapted``: the values
+    adapted so far by a batch of statements, which shares a few distinct times: each is adapted
+    once."""
+    if value is None:
+        return None
+    if adapted is not None and (known := adapted.get(value)) is not None:
+        return known
+    result = value
+    if not settings.USE_TZ and dj_timezone.is_aware(result):
+        result = to_db(result)
+    result = connection.ops.adapt_datetimefield_value(result)
+    if adapted is not None:
+        adapted[value] = result
+    return result
 
 
 @cache
 def _statements(vendor: str) -> dict[str, str]:
+    _q = column
     job = connection.ops.quote_name(Job._meta.db_table)
     run = connection.ops.quote_name(JobRun._meta.db_table)
     nxt, started = _q(Job, "_next_run"), _q(JobRun, "started")
@@ -92,19 +105,28 @@ def cas_job(
 ) -> bool:
     """Move the job from the occurrence it was loaded with to ``next_run``; with ``claim_at``,
     also count the run. True if this call won the row."""
-    guard = [job.pk, _dt(job._next_run)]
-    values = [_dt(next_run)]
-    if claim_at is not None:
-        values.append(_dt(claim_at))
-    values.append(_dt(anchor))
-    return _execute("claim" if claim_at is not None else "advance", values + guard) == 1
+    return cas_move((job.pk, job._next_run, next_run, claim_at, anchor))
+
+
+def cas_move(
+    move: tuple[int, datetime, datetime | None, datetime | None, datetime | None],
+    adapted: dict[datetime, object] | None = None,
+) -> bool:
+    """:func:`cas_job` for one move of :func:`akjob.daemon.claimsql.cas_jobs`: (job id, the
+    occurrence it was loaded at, its next run, the run's start or None, the anchor or None)."""
+    job_id, occurrence, next_run, started, anchor = move
+    values = [db_datetime(next_run, adapted)]
+    if started is not None:
+        values.append(db_datetime(started, adapted))
+    values += [db_datetime(anchor, adapted), job_id, db_datetime(occurrence, adapted)]
+    return _execute("claim" if started is not None else "advance", values) == 1
 
 
 def finish_run(run_id: int, daemon_id: int, *, status: str, error: str, now: datetime) -> bool:
     """Record a run's outcome if ``daemon_id`` still owns it and it is still running; the job
     is then free for its next run. Its end is ``now``, or its start if that is later (a run
     refused before the time it was claimed for), so a record's times are always in order."""
-    params = [status, error, _dt(now), _dt(now), run_id, daemon_id]
+    params = [status, error, db_datetime(now), db_datetime(now), run_id, daemon_id]
     return _execute("finish", [*params, JobRun.Status.RUNNING]) == 1
 
 
@@ -115,38 +137,6 @@ def earliest_next_run() -> datetime | None:
         cursor.execute(_statements(connection.vendor)["earliest"], [True])
         row = cursor.fetchone()
     return None if row is None else to_aware(from_db(row[0]))
-
-
-def insert_runs(runs: list[JobRun]) -> None:
-    """Insert run records, a few hundred rows per statement, and set their ids where the database
-    returns them (PostgreSQL, SQLite, MariaDB; elsewhere they stay None for the caller to look
-    up). A duplicate occurrence raises IntegrityError, as ``bulk_create`` would."""
-    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    returning = connection.features.can_return_rows_from_bulk_insert
-    table = connection.ops.quote_name(JobRun._meta.db_table)
-    pk = connection.ops.quote_name(JobRun._meta.pk.column)
-    with connection.cursor() as cursor:
-        for chunk in chunks(runs, per_item=len(fields)):
-            params = [_column_value(f, run) for run in chunk for f in fields]
-            statement = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * len(chunk))}"
-            if returning:
-                statement += f" RETURNING {pk}"
-            cursor.execute(statement, params)
-            if returning:
-                for run, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
-                    run.pk = pk_value
-                    run._state.adding = False
-
-
-def _column_value(field: Any, run: JobRun) -> object:
-    value = getattr(run, field.attname)
-    if value is None:
-        return None
-    if field.get_internal_type() == "DateTimeField":
-        return _dt(value)
-    return str(value) if isinstance(value, str) else value  # a TextChoices member as text
 
 
 def can_skip_locked() -> bool:
@@ -192,20 +182,6 @@ def limit_lock_waits(conn: Any, seconds: float, *, idle: float | None = None) ->
 
 
 # -- claiming and recording ------------------------------------------------------------------
-
-
-def insert_claims(runs: list[JobRun]) -> None:
-    """Insert run records; the ids of rows a database does not return are looked up."""
-    if not runs:
-        return
-    insert_runs(runs)
-    for run in runs:
-        if run.pk is None:  # a database that returns no ids from bulk inserts
-            run.pk = (
-                JobRun.objects.filter(job_id=run.job_id, scheduled=run.scheduled)
-                .values_list("pk", flat=True)
-                .first()
-            )
 
 
 def in_savepoint(write: Any) -> bool:

@@ -1,0 +1,255 @@
+"""The store's statements for claiming many due jobs at once: the compare-and-set of their rows
+and the insert of their run records, a few statements for a whole wake-up.
+
+A wake-up that finds a thousand jobs due used to send a compare-and-set UPDATE per job; here the
+jobs of a chunk are moved by one statement that still moves only the rows whose ``_next_run`` is
+the occurrence this daemon loaded, and tells which rows those were (see "Due wake-up" in
+docs/benchmarks.md for what it saves):
+
+- PostgreSQL: ``WITH claim (...) AS (VALUES ...) UPDATE ... FROM claim WHERE id = claim.job
+  AND _next_run = claim.occurrence RETURNING id``, one round trip per chunk;
+- MySQL and MariaDB, which cannot return rows from an UPDATE: the rows still at their occurrence
+  are locked first (``SELECT ... FOR UPDATE``, inside the claim's transaction), then moved by one
+  UPDATE. Locked, they cannot change in between, so the rows locked are the rows moved;
+- SQLite: the compare-and-set of :func:`store.cas_job`, prepared once and run for every job
+  (``executemany``), which SQLite runs faster than one UPDATE ... FROM of them all (that one
+  first copies the rows it joins). The rows it moved add up to the jobs (the usual case: one
+  daemon per SQLite file), or the batch is undone and each job tried alone.
+
+Values go to the driver as the ORM would send them (:func:`store.db_datetime`); a batch shares a
+few distinct times, each adapted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache, lru_cache
+from typing import Any
+
+from django.db import connection, transaction
+
+from akjob.daemon import store
+from akjob.daysets import chunks
+from akjob.models import Job, JobRun
+
+#: One job's compare-and-set: its id, the occurrence it was loaded at (its ``_next_run`` as
+#: read), its next run after the claim, the start of the run claimed (None: no run is counted,
+#: the occurrence is recorded missed or failed) and its new interval anchor (None: unchanged).
+Move = tuple[int, datetime, datetime | None, datetime | None, datetime | None]
+#: A run record to insert: column values by field attribute name (``job_id``, ``status``, …).
+#: A field left out takes its default; :func:`insert_runs` sets ``id``.
+Record = dict[str, Any]
+
+RETURNING, LOCKING, EXECUTEMANY = "returning", "locking", "executemany"
+# Jobs per UPDATE on MySQL/MariaDB: their UPDATE picks each row's values with CASE, searched
+# row by row, so the work grows with the square of the chunk.
+LOCKING_CHUNK = 100
+
+
+def strategy() -> str:
+    """How this database moves a batch of jobs (see the module's docstring)."""
+    if connection.vendor == "postgresql":
+        return RETURNING
+    if connection.vendor == "mysql":
+        return LOCKING
+    return EXECUTEMANY
+
+
+def cas_jobs(moves: list[Move], *, how: str | None = None) -> set[int]:
+    """Move each job from the occurrence it was loaded at to its next run, counting a run where
+    one started, if its row still holds that occurrence; return the ids of the rows moved. The
+    others changed behind the caller's back (another daemon claimed them, or an edit). Call it
+    inside a transaction: the run records are inserted in the same one. ``how``: a strategy
+    other than this database's own (the tests try each where it works)."""
+    if not moves:
+        return set()
+    adapted: dict[datetime, object] = {}
+    how = how or strategy()
+    with connection.cursor() as cursor:
+        if how == EXECUTEMANY:
+            return _move_many(cursor, moves, adapted)
+        won: set[int] = set()
+        if how == RETURNING:
+            for chunk in chunks(moves, per_item=6):
+                params = [value for move in chunk for value in _claim_row(move, adapted)]
+                cursor.execute(_returning_sql(connection.vendor, len(chunk)), params)
+                won.update(row[0] for row in cursor.fetchall())
+            return won
+        for start in range(0, len(moves), LOCKING_CHUNK):
+            won |= _lock_and_move(cursor, moves[start : start + LOCKING_CHUNK], adapted)
+        return won
+
+
+class _NotEveryRow(Exception):
+    """Fewer rows moved than asked: which ones is not known, so the batch is undone."""
+
+
+def _move_many(cursor: Any, moves: list[Move], adapted: dict[datetime, object]) -> set[int]:
+    """One guarded UPDATE per job, prepared once and sent as one batch (``executemany``). Each
+    moves at most its own row, so when the rows moved add up to the jobs, every job was moved;
+    otherwise the batch is undone (a savepoint) and each job is tried alone."""
+    params = []
+    for move in moves:
+        job_id, occurrence, next_run, started, anchor, runs = _claim_row(move, adapted)
+        params.append((next_run, runs, started, anchor, job_id, occurrence))
+    try:
+        with transaction.atomic():
+            cursor.executemany(_many_sql(connection.vendor), params)
+            if cursor.rowcount != len(moves):
+                raise _NotEveryRow
+    except _NotEveryRow:
+        return {move[0] for move in moves if store.cas_move(move, adapted)}
+    return {move[0] for move in moves}
+
+
+@cache
+def _many_sql(vendor: str) -> str:
+    job, jid, nxt, count, last, anchor = _columns()
+    return (
+        f"UPDATE {job} SET {nxt} = %s, {count} = {count} + %s, {last} = COALESCE(%s, {last}), "
+        f"{anchor} = COALESCE(%s, {anchor}) WHERE {jid} = %s AND {nxt} = %s"
+    )
+
+
+def _claim_row(move: Move, adapted: dict[datetime, object]) -> tuple[object, ...]:
+    job_id, occurrence, next_run, started, anchor = move
+    dt = store.db_datetime
+    runs = 0 if started is None else 1
+    return (
+        job_id,
+        dt(occurrence, adapted),
+        dt(next_run, adapted),
+        dt(started, adapted),
+        dt(anchor, adapted),
+        runs,
+    )
+
+
+def _columns() -> tuple[str, str, str, str, str, str]:
+    """The job table and the columns a claim touches, quoted."""
+    column = store.column
+    table = connection.ops.quote_name(Job._meta.db_table)
+    names = ("id", "_next_run", "_run_count", "_last_run", "_last_interval")
+    return (table, *(column(Job, name) for name in names))  # type: ignore[return-value]
+
+
+def _cast() -> Callable[[str], str]:
+    """How a value of the VALUES list is made a datetime: PostgreSQL types a column that only
+    holds NULLs as text, so it is cast; SQLite and MySQL take the value as it is."""
+    if connection.vendor != "postgresql":
+        return lambda value: value
+    db_type = Job._meta.get_field("_next_run").db_type(connection)
+    return lambda value: f"CAST({value} AS {db_type})"
+
+
+@lru_cache(maxsize=16)
+def _returning_sql(vendor: str, rows: int) -> str:
+    job, jid, nxt, count, last, anchor = _columns()
+    cast = _cast()
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    return (
+        f"WITH claim (job, occurrence, next_run, started, anchor, runs) AS (VALUES {values}) "
+        f"UPDATE {job} SET {nxt} = {cast('claim.next_run')}, {count} = {count} + claim.runs, "
+        f"{last} = COALESCE({cast('claim.started')}, {last}), "
+        f"{anchor} = COALESCE({cast('claim.anchor')}, {anchor}) "
+        f"FROM claim WHERE {job}.{jid} = claim.job AND {job}.{nxt} = {cast('claim.occurrence')} "
+        f"RETURNING {job}.{jid}"
+    )
+
+
+def _lock_and_move(cursor: Any, chunk: list[Move], adapted: dict[datetime, object]) -> set[int]:
+    """Lock the rows of ``chunk`` still at their occurrence, then move those (MySQL, MariaDB)."""
+    job, jid, nxt, count, last, anchor = _columns()
+    guard = " OR ".join([f"({jid} = %s AND {nxt} = %s)"] * len(chunk))
+    params = [v for move in chunk for v in (move[0], store.db_datetime(move[1], adapted))]
+    cursor.execute(f"SELECT {jid} FROM {job} WHERE {guard} FOR UPDATE", params)
+    locked = {row[0] for row in cursor.fetchall()}
+    mine = [move for move in chunk if move[0] in locked]
+    if not mine:
+        return locked
+    rows = [_claim_row(move, adapted) for move in mine]  # id, occurrence, next, start, anchor, runs
+    params = []
+    for index in (2, 5, 3, 4):  # the SET's order: next run, the run counted, its start, anchor
+        for row in rows:
+            params += [row[0], row[index]]
+    params += [row[0] for row in rows]
+    cursor.execute(_locking_sql(len(mine)), params)
+    return locked
+
+
+@lru_cache(maxsize=16)
+def _locking_sql(rows: int) -> str:
+    job, jid, nxt, count, last, anchor = _columns()
+    case = f"CASE {jid} " + " ".join(["WHEN %s THEN %s"] * rows) + " END"
+    marks = ", ".join(["%s"] * rows)
+    return (
+        f"UPDATE {job} SET {nxt} = {case}, {count} = {count} + {case}, "
+        f"{last} = COALESCE({case}, {last}), {anchor} = COALESCE({case}, {anchor}) "
+        f"WHERE {jid} IN ({marks})"
+    )
+
+
+# -- run records -----------------------------------------------------------------------------
+
+
+@cache
+def _run_columns() -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The columns of a run record but its id: their defaults by attribute name, the names in
+    the table's order, and those of the datetimes and the texts among them."""
+    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields}
+    datetimes = tuple(f.attname for f in fields if f.get_internal_type() == "DateTimeField")
+    texts = tuple(f.attname for f in fields if f.get_internal_type() in ("CharField", "TextField"))
+    return defaults, tuple(defaults), datetimes, texts
+
+
+@lru_cache(maxsize=16)
+def _insert_sql(vendor: str, rows: int) -> str:
+    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    table = connection.ops.quote_name(JobRun._meta.db_table)
+    statement = f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"
+    if connection.features.can_return_rows_from_bulk_insert:
+        statement += f" RETURNING {connection.ops.quote_name(JobRun._meta.pk.column)}"
+    return statement
+
+
+def insert_runs(records: list[Record]) -> None:
+    """Insert run records, a few hundred rows per statement, and set their ``id`` where the
+    database returns it (PostgreSQL, SQLite, MariaDB; elsewhere it stays None for the caller to
+    look up). A duplicate occurrence raises IntegrityError, as ``bulk_create`` would."""
+    defaults, names, datetimes, texts = _run_columns()
+    returning = connection.features.can_return_rows_from_bulk_insert
+    adapted: dict[datetime, object] = {}
+    with connection.cursor() as cursor:
+        for chunk in chunks(records, per_item=len(names)):
+            params: list[object] = []
+            for record in chunk:
+                row = defaults | record
+                for name in datetimes:
+                    if row[name] is not None:
+                        row[name] = store.db_datetime(row[name], adapted)
+                for name in texts:
+                    if type(row[name]) is not str and row[name] is not None:
+                        row[name] = str(row[name])  # a TextChoices member as plain text
+                params += [row[name] for name in names]
+            cursor.execute(_insert_sql(connection.vendor, len(chunk)), params)
+            if returning:
+                for record, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
+                    record["id"] = pk_value
+
+
+def insert_claims(records: list[Record]) -> None:
+    """Insert run records; the ids of rows a database does not return are looked up."""
+    if not records:
+        return
+    insert_runs(records)
+    for record in records:
+        if record.get("id") is None:  # a database that returns no ids from bulk inserts
+            record["id"] = (
+                JobRun.objects.filter(job_id=record["job_id"], scheduled=record["scheduled"])
+                .values_list("pk", flat=True)
+                .first()
+            )
