@@ -7,7 +7,9 @@ the occurrence this daemon loaded, and tells which rows those were (see "Due wak
 docs/benchmarks.md for what it saves):
 
 - PostgreSQL: ``WITH claim (...) AS (VALUES ...) UPDATE ... FROM claim WHERE id = claim.job
-  AND _next_run = claim.occurrence RETURNING id``, one round trip per chunk;
+  AND _next_run = claim.occurrence RETURNING id``, one round trip per chunk. A value every job
+  of the chunk shares (jobs due together share their occurrence, start and often their next
+  run) is sent once, not once per job; the run records' INSERT does the same;
 - MySQL and MariaDB, which cannot return rows from an UPDATE: the rows still at their occurrence
   are locked first (``SELECT ... FOR UPDATE``, inside the claim's transaction), then moved by one
   UPDATE. Locked, they cannot change in between, so the rows locked are the rows moved;
@@ -72,8 +74,11 @@ def cas_jobs(moves: list[Move], *, how: str | None = None) -> set[int]:
         won: set[int] = set()
         if how == RETURNING:
             for chunk in chunks(moves, per_item=6):
-                params = [value for move in chunk for value in _claim_row(move, adapted)]
-                cursor.execute(_returning_sql(connection.vendor, len(chunk)), params)
+                rows = [_claim_row(move, adapted) for move in chunk]
+                shared = _shared(rows, key=0)
+                params = [row[i] for row in rows for i in range(6) if not shared[i]]
+                params += [rows[0][i] for i in (2, 5, 3, 4, 1) if shared[i]]  # the SQL's order
+                cursor.execute(_returning_sql(connection.vendor, len(rows), shared), params)
                 won.update(row[0] for row in cursor.fetchall())
             return won
         for start in range(0, len(moves), LOCKING_CHUNK):
@@ -143,17 +148,37 @@ def _cast() -> Callable[[str], str]:
     return lambda value: f"CAST({value} AS {db_type})"
 
 
-@lru_cache(maxsize=16)
-def _returning_sql(vendor: str, rows: int) -> str:
+def _shared(rows: list[tuple[object, ...]], *, key: int) -> tuple[bool, ...]:
+    """For each column, whether every row holds the same value, of the same type (the ``key``
+    column never does): such a value is sent once, not once per row. Jobs due together often
+    share their occurrence, start, lease and next run, and PostgreSQL's driver spends more on
+    each value it sends than the server spends on the row."""
+    first = rows[0]
+    return tuple(
+        i != key and all(row[i] == first[i] and type(row[i]) is type(first[i]) for row in rows)
+        for i in range(len(first))
+    )
+
+
+CLAIM_COLUMNS = ("job", "occurrence", "next_run", "started", "anchor", "runs")
+
+
+@lru_cache(maxsize=64)
+def _returning_sql(vendor: str, rows: int, shared: tuple[bool, ...]) -> str:
     job, jid, nxt, count, last, anchor = _columns()
     cast = _cast()
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    varying = [name for name, once in zip(CLAIM_COLUMNS, shared, strict=True) if not once]
+    values = ", ".join(["(" + ", ".join(["%s"] * len(varying)) + ")"] * rows)
+
+    def value(index: int) -> str:
+        return "%s" if shared[index] else f"claim.{CLAIM_COLUMNS[index]}"
+
     return (
-        f"WITH claim (job, occurrence, next_run, started, anchor, runs) AS (VALUES {values}) "
-        f"UPDATE {job} SET {nxt} = {cast('claim.next_run')}, {count} = {count} + claim.runs, "
-        f"{last} = COALESCE({cast('claim.started')}, {last}), "
-        f"{anchor} = COALESCE({cast('claim.anchor')}, {anchor}) "
-        f"FROM claim WHERE {job}.{jid} = claim.job AND {job}.{nxt} = {cast('claim.occurrence')} "
+        f"WITH claim ({', '.join(varying)}) AS (VALUES {values}) "
+        f"UPDATE {job} SET {nxt} = {cast(value(2))}, {count} = {count} + {value(5)}, "
+        f"{last} = COALESCE({cast(value(3))}, {last}), "
+        f"{anchor} = COALESCE({cast(value(4))}, {anchor}) "
+        f"FROM claim WHERE {job}.{jid} = claim.job AND {job}.{nxt} = {cast(value(1))} "
         f"RETURNING {job}.{jid}"
     )
 
@@ -225,7 +250,7 @@ def insert_runs(records: list[Record]) -> None:
     adapted: dict[datetime, object] = {}
     with connection.cursor() as cursor:
         for chunk in chunks(records, per_item=len(names)):
-            params: list[object] = []
+            rows = []
             for record in chunk:
                 row = defaults | record
                 for name in datetimes:
@@ -234,11 +259,45 @@ def insert_runs(records: list[Record]) -> None:
                 for name in texts:
                     if type(row[name]) is not str and row[name] is not None:
                         row[name] = str(row[name])  # a TextChoices member as plain text
-                params += [row[name] for name in names]
-            cursor.execute(_insert_sql(connection.vendor, len(chunk)), params)
+                rows.append(tuple(row[name] for name in names))
+            jobs = {record["job_id"] for record in chunk}
+            if connection.vendor == "postgresql" and len(jobs) == len(chunk) > 1:
+                _insert_shared(cursor, chunk, rows)
+                continue
+            cursor.execute(_insert_sql(connection.vendor, len(chunk)), [v for r in rows for v in r])
             if returning:
                 for record, (pk_value,) in zip(chunk, cursor.fetchall(), strict=True):
                     record["id"] = pk_value
+
+
+def _insert_shared(cursor: Any, chunk: list[Record], rows: list[tuple[object, ...]]) -> None:
+    """PostgreSQL: insert the rows of ``chunk`` sending the values they all share once (see
+    :func:`_shared`); each record gets its id by its job's, distinct in the chunk."""
+    shared = _shared(rows, key=_run_columns()[1].index("job_id"))
+    params = [rows[0][i] for i, once in enumerate(shared) if once]
+    params += [row[i] for row in rows for i, once in enumerate(shared) if not once]
+    cursor.execute(_insert_shared_sql(len(rows), shared), params)
+    ids = {job_id: pk_value for pk_value, job_id in cursor.fetchall()}
+    for record in chunk:
+        record["id"] = ids[record["job_id"]]
+
+
+@lru_cache(maxsize=64)
+def _insert_shared_sql(rows: int, shared: tuple[bool, ...]) -> str:
+    quote = connection.ops.quote_name
+    fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
+    select = ", ".join(
+        f"CAST({'%s' if once else f'claim.c{i}'} AS {field.cast_db_type(connection)})"
+        for i, (field, once) in enumerate(zip(fields, shared, strict=True))
+    )
+    varying = [f"c{i}" for i, once in enumerate(shared) if not once]
+    values = ", ".join(["(" + ", ".join(["%s"] * len(varying)) + ")"] * rows)
+    return (
+        f"INSERT INTO {quote(JobRun._meta.db_table)} "
+        f"({', '.join(quote(f.column) for f in fields)}) "
+        f"SELECT {select} FROM (VALUES {values}) AS claim ({', '.join(varying)}) "
+        f"RETURNING {quote(JobRun._meta.pk.column)}, {quote(JobRun._meta.get_field('job').column)}"
+    )
 
 
 def insert_claims(records: list[Record]) -> None:
