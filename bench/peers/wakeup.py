@@ -23,13 +23,18 @@ HOUR = timedelta(hours=1)
 DUE_AGO = timedelta(seconds=5)
 
 
-def arguments(doc: str, *, databases: tuple[str, ...] = ()) -> argparse.Namespace:
-    """The sizes and repeats to measure; with ``databases``, also ``--db``: which one."""
+def arguments(
+    doc: str, *, databases: tuple[str, ...] = (), distinct: bool = False
+) -> argparse.Namespace:
+    """The sizes and repeats to measure; with ``databases``, also ``--db`` (which one), and with
+    ``distinct``, ``--distinct`` (no two due jobs share a schedule)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5)
     if databases:
         parser.add_argument("--db", choices=databases, default=databases[0])
+    if distinct:
+        parser.add_argument("--distinct", action="store_true", help="no two due jobs alike")
     args = parser.parse_args()
     args.sizes = [int(n) for n in args.sizes.split(",")]
     return args

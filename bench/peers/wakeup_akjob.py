@@ -1,12 +1,15 @@
 """akjob: the cost of one ``Daemon.run_once`` with N jobs, 1% due, and idle.
 
     python -m bench.peers.wakeup_akjob [--sizes 1000,10000,100000] [--db sqlite|postgres|mysql]
+                                       [--distinct]
 
 The daemon runs with a supervisor that starts nothing, so the figure is scheduling and database
 work only: finding the due jobs, deciding, claiming them (run records, compare-and-set updates)
 and the next sleep. ``max_workers`` is the number of due jobs, so one wake-up claims them all.
 SQLite by default (the peers' table); ``--db postgres`` or ``--db mysql`` use the server at
 127.0.0.1 (user postgres or root), in a database of their own made for the run and dropped after.
+The due jobs share one schedule and one occurrence, as a burst does; ``--distinct`` anchors each
+one's interval differently, so that the daemon can share no decision and no value between them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +55,10 @@ def grow(total: int, now: datetime) -> list[int]:
     return list(Job.objects.order_by("pk").values_list("pk", flat=True))
 
 
-def set_next(ids: list[int], at: datetime) -> None:
-    """Make these jobs' next run ``at`` (and not running); forget their run records."""
+def set_next(ids: list[int], at: datetime, *, distinct: bool = False) -> None:
+    """Make these jobs' next run ``at`` (and not running); forget their run records. With
+    ``distinct``, each job's interval is anchored a different second before ``at``, so that no
+    two share a schedule (nor a decision, nor a next run)."""
     from django.db import transaction
 
     from akjob.models import Job, JobRun
@@ -67,10 +72,14 @@ def set_next(ids: list[int], at: datetime) -> None:
                 _run_count=0,
                 _last_run=None,
             )
+        if distinct:
+            for k, pk in enumerate(ids):
+                anchor = at - wakeup.HOUR - timedelta(seconds=k % 3000 + 1)
+                Job.objects.filter(pk=pk).update(_last_interval=anchor)
         JobRun.objects.all().delete()
 
 
-def measure(repeat: int, now: datetime) -> Any:
+def measure(repeat: int, now: datetime, *, distinct: bool = False) -> Any:
     from akjob.daemon.loop import Daemon
 
     def wake(daemon: Daemon, samples: wakeup.Samples) -> None:
@@ -86,7 +95,10 @@ def measure(repeat: int, now: datetime) -> Any:
         daemon = Daemon(supervisor=null_supervisor(len(due_ids)), max_workers=len(due_ids))
         daemon.register(datetime.now(UTC))
         return wakeup.due_then_idle(
-            count, lambda at: set_next(due_ids, at), lambda s: wake(daemon, s), now
+            count,
+            lambda at: set_next(due_ids, at, distinct=distinct),
+            lambda s: wake(daemon, s),
+            now,
         )
 
     return at_size
@@ -136,12 +148,13 @@ def server_database(db: str) -> Iterator[dict[str, Any] | None]:
 
 
 def main() -> None:
-    args = wakeup.arguments(__doc__, databases=("sqlite", *SERVERS))
+    args = wakeup.arguments(__doc__, databases=("sqlite", *SERVERS), distinct=True)
     with tempfile.TemporaryDirectory(prefix="akjob-bench-") as tmp, server_database(args.db) as db:
         django_project(Path(tmp), apps=["akjob"], database=db)
         now = datetime.now(UTC).replace(microsecond=0)
         name = "akjob" if args.db == "sqlite" else f"akjob ({args.db})"
-        wakeup.run_sizes(name, args.sizes, measure(args.repeat, now))
+        name += ", no two due jobs alike" if args.distinct else ""
+        wakeup.run_sizes(name, args.sizes, measure(args.repeat, now, distinct=args.distinct))
 
 
 if __name__ == "__main__":
