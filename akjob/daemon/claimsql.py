@@ -184,7 +184,13 @@ def _returning_sql(vendor: str, rows: int, shared: tuple[bool, ...]) -> str:
 
 
 def _lock_and_move(cursor: Any, chunk: list[Move], adapted: dict[datetime, object]) -> set[int]:
-    """Lock the rows of ``chunk`` still at their occurrence, then move those (MySQL, MariaDB)."""
+    """Lock the rows of ``chunk`` still at their occurrence, then move those (MySQL, MariaDB),
+    in one transaction (a savepoint of the caller's): the locks hold until the move."""
+    with transaction.atomic():
+        return _locked_move(cursor, chunk, adapted)
+
+
+def _locked_move(cursor: Any, chunk: list[Move], adapted: dict[datetime, object]) -> set[int]:
     job, jid, nxt, count, last, anchor = _columns()
     guard = " OR ".join([f"({jid} = %s AND {nxt} = %s)"] * len(chunk))
     params = [v for move in chunk for v in (move[0], store.db_datetime(move[1], adapted))]
@@ -282,12 +288,21 @@ def _insert_shared(cursor: Any, chunk: list[Record], rows: list[tuple[object, ..
         record["id"] = ids[record["job_id"]]
 
 
+def _pg_type(field: Any) -> str:
+    """What a value for ``field`` is cast to, so that a NULL sent once has a type: texts to
+    ``text``, not to ``varchar(n)`` (that cast would cut a value too long instead of refusing
+    it, as the column itself does)."""
+    if field.get_internal_type() in ("CharField", "TextField"):
+        return "text"
+    return field.cast_db_type(connection)
+
+
 @lru_cache(maxsize=64)
 def _insert_shared_sql(rows: int, shared: tuple[bool, ...]) -> str:
     quote = connection.ops.quote_name
     fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
     select = ", ".join(
-        f"CAST({'%s' if once else f'claim.c{i}'} AS {field.cast_db_type(connection)})"
+        f"CAST({'%s' if once else f'claim.c{i}'} AS {_pg_type(field)})"
         for i, (field, once) in enumerate(zip(fields, shared, strict=True))
     )
     varying = [f"c{i}" for i, once in enumerate(shared) if not once]

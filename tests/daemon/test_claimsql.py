@@ -8,7 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from akjob.daemon import claimsql, store
 from akjob.daemon import dispatcher as claims
@@ -107,6 +107,19 @@ def test_run_records_get_their_ids_and_the_defaults_of_what_they_leave_out():
     again = [{k: v for k, v in records[0].items() if k not in ("id", "running_for")}]
     with pytest.raises(IntegrityError), transaction.atomic():
         claimsql.insert_claims(again)  # the same occurrence of the same job
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut():
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite keeps text of any length")
+    jobs = many_jobs(3)
+    records = [
+        {"job_id": job.pk, "scheduled": T0 + TEN, "status": Status.MISSED, "host": "h" * 300}
+        for job in jobs
+    ]
+    with pytest.raises(DataError), transaction.atomic():
+        claimsql.insert_claims(records)
+    assert not JobRun.objects.exists()
 
 
 def daemons(count: int) -> list[DaemonRecord]:
