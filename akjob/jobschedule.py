@@ -151,12 +151,12 @@ def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
 
 
 def schedule_inputs(job: Job) -> tuple[Any, ...]:
-    """Every value of the job that :func:`to_schedule` reads, ``now`` and the settings apart
-    (``AKJOB_DEFAULT_TIMEZONE``, the same for every job; the run count only
-    under a run count limit, the interval anchor only with an interval, as it does): jobs with
-    equal inputs have equal schedules. akjobd decides once for the jobs of a wake-up that share
-    them (see docs/benchmarks.md). Keep it in step with to_schedule; a test checks that the two
-    read the same fields."""
+    """Every value of the job that :func:`to_schedule` reads (the run count only under a run
+    count limit, the interval anchor only with an interval, as it does); ``now`` and the
+    settings apart, the same for every job of a wake-up. Jobs with equal inputs have equal
+    schedules: akjobd decides once for the jobs of a wake-up that share them (see
+    docs/benchmarks.md). Keep it in step with to_schedule; a test checks that the two read the
+    same fields."""
     interval = job.run_every
     limit = job.run_count_limit
     dates, monthly, weekly, active_monthly, active_weekly, active_months = current_sets(job)
