@@ -89,8 +89,8 @@ def test_every_change_of_the_code_blob_counts_the_version_up() -> None:
 
 def test_the_daemons_save_back_keeps_a_code_object_replaced_during_the_run() -> None:
     job = make(ReplacedDuringItsRun("old"))
-    status, error = runner.run_code(job.pk)  # what a worker does: load, run, save back
-    assert (status, error) == ("succeeded", "")
+    status, error = runner.run_code(job.pk)  # what a run's process does: load, run, save back
+    assert (status, error) == ("succeeded", runner.CODE_DROPPED)  # said on the run's record
     fresh = stored(job)
     assert fresh.job_code_object.tag == "replacement"  # not overwritten by the old object
     assert fresh.job_code_object.items == []

@@ -119,3 +119,22 @@ class SpawnAndHang(LeavePopen):
 
         super().run(ownjob)
         time.sleep(3600)
+
+
+class ReplacedMeanwhile:
+    """While it runs, someone else (the admin, say) replaces its job's code object with a
+    Counter at 100; then it changes its own state, which must not overwrite the replacement."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def run(self, ownjob):
+        from akjob.models import Job
+
+        other = Job.objects.get(pk=ownjob.pk)
+        replacement = Counter()
+        replacement.count = 100
+        other.job_code_object = replacement
+        other.save()
+        self.count += 1
+        ownjob.name = "renamed by the run"
