@@ -2,8 +2,8 @@
 
 Every run has a process of its own, forked from the daemon for that run alone, in a process
 group of its own, dying with the daemon (see :mod:`akjob.daemon.runner`). Processes are forked
-ahead while the daemon is idle (spares, as many as runs may be handed over) so that a run starts
-without waiting for a fork; each takes exactly one run and then ends.
+ahead while the daemon is idle (spares, as many as may run at once) so that a run starts without
+waiting for a fork; each takes exactly one run and then ends.
 
 At most ``size`` runs execute at once. When more are due (a burst), up to ``ahead`` times as
 many are claimed and handed to their processes anyway: each loads its job and waits, and the
@@ -104,9 +104,9 @@ class Supervisor:
         return self.size - sum(1 for p in self.procs.values() if p.go)
 
     def warm(self) -> bool:
-        """Fork one more spare if fewer are ready than runs may be handed over (called when
-        idle, so that a burst finds its processes forked)."""
-        if len(self.spares()) >= self.room():
+        """Fork one more spare if fewer are ready than may run at once (called when idle, so
+        that a burst finds its processes forked)."""
+        if len(self.spares()) >= min(self.size, self.room()):
             return False
         self._fork()
         return True
