@@ -171,3 +171,20 @@ class LogsItself:
         log.info("info from job code")
         log.warning("warning from job code")
         print("printed by job code", flush=True)
+
+
+class Gate:
+    """Appends "started" to ``path``, waits (at most 120 s) until the file ``gate`` exists, then
+    appends "ended": a run that lasts exactly as long as a test wants."""
+
+    def __init__(self, path: str, gate: str) -> None:
+        self.path, self.gate = path, gate
+
+    def run(self, ownjob):
+        with open(self.path, "a") as f:
+            f.write("started\n")
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self.gate) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open(self.path, "a") as f:
+            f.write("ended\n")
