@@ -108,10 +108,6 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
         "an int >= 1",
     ),
-    "AKJOB_WORKER_MAX_RUNS": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-        "an int >= 1",
-    ),
     "AKJOB_LOOKAHEAD": (
         lambda v: _positive_number(v, allow_zero=True),
         "a timedelta or number of seconds >= 0",
