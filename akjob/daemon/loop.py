@@ -251,7 +251,9 @@ class Daemon:
             if self.clock.monotonic() - self._recovered_at >= BACKOFF_MAX + self.heartbeat_every:
                 self._recovered_at = None
         if self._recovered_at is None:
-            membership.interrupt_stale(now, heartbeat=self.heartbeat_every, lag=lag, mine=mine)
+            membership.interrupt_stale(
+                now, daemon=self.record, heartbeat=self.heartbeat_every, lag=lag, mine=mine
+            )
         if self.to_prune:
             store.prune_jobs(self.to_prune, akjob_settings.runs_kept)
             self.to_prune = set()

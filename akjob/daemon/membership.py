@@ -31,18 +31,39 @@ KILL_WAIT = 5.0  # seconds to wait for a killed process group to be gone
 START_SLACK = 2.0  # a run's process starts before its record (forked ahead) by less than this
 
 
-def interrupt_dead(runs: list[store.RunRef], *, reason: str, now: datetime) -> int:
+def interrupt_dead(
+    runs: list[store.RunRef],
+    *,
+    reason: str,
+    now: datetime,
+    daemon: DaemonRecord,
+    stale_before: datetime | None = None,
+) -> int:
     """Declare these runs interrupted, after killing the process groups of those on this host;
-    a run whose processes would not die is left running (and tried again later)."""
-    dead = [run_id for run_id, host, pid, started in runs if _gone(host, pid, started)]
+    a run whose processes would not die is left running (and tried again later).
+
+    A run on this host is first taken over by ``daemon`` (still running, and, with
+    ``stale_before``, its lease still run out): its owner, should it wake now, can no longer
+    record the death it is about to see as an outcome of its own, and a run whose owner renewed
+    its lease meanwhile is left alone."""
+    dead = []
+    for run_id, host, pid, started in runs:
+        if _reachable(host, pid) and not store.take_over(run_id, daemon, stale_before):
+            continue  # its owner renewed it, or another daemon is at it
+        if _gone(host, pid, started):
+            dead.append(run_id)
     if len(dead) < len(runs):
         left = len(runs) - len(dead)
         log.error("%d run(s) of a dead daemon still have processes; tried again later", left)
     return dispatcher.interrupt(dead, reason=reason, now=now) if dead else 0
 
 
+def _reachable(host: str, pgid: int | None) -> bool:
+    return host == store.HOST and bool(pgid) and pgid != os.getpid()
+
+
 def _gone(host: str, pgid: int | None, started: datetime | None) -> bool:
-    if host != store.HOST or not pgid or pgid == os.getpid():
+    if not _reachable(host, pgid):
         return True  # out of reach: the lease rule decides
     if not _ours(pgid, to_aware(started)):
         return True  # that pid now belongs to another process: the run's group is gone
@@ -117,20 +138,24 @@ def recover_dead_local(daemon: DaemonRecord, now: datetime) -> int:
     if not dead:
         return 0
     store.mark_stopped(dead, now)
-    n = interrupt_dead(store.runs_of(dead), reason="its akjobd process died", now=now)
+    runs = store.runs_of(dead)
+    n = interrupt_dead(runs, reason="its akjobd process died", now=now, daemon=daemon)
     if n:
         log.warning("%d run(s) of a dead akjobd on this host marked interrupted", n)
     return n
 
 
-def interrupt_stale(now: datetime, *, heartbeat: float, lag: float, mine: list[int]) -> int:
+def interrupt_stale(
+    now: datetime, *, daemon: DaemonRecord, heartbeat: float, lag: float, mine: list[int]
+) -> int:
     """Declare the runs of other daemons whose lease ran out long enough ago: after the lease,
     a grace that covers this daemon's own lag (it may have been paused itself)."""
     cutoff = now - timedelta(seconds=heartbeat + max(lag, heartbeat))
     stale = store.stale_runs(cutoff, exclude=mine)
     if not stale:
         return 0
-    n = interrupt_dead(stale, reason="its akjobd stopped heartbeating", now=now)
+    why = "its akjobd stopped heartbeating"
+    n = interrupt_dead(stale, reason=why, now=now, daemon=daemon, stale_before=cutoff)
     log.warning("%d run(s) of silent daemons marked interrupted", n)
     return n
 

@@ -299,6 +299,16 @@ def renew_leases(daemon: DaemonRecord, run_ids: list[int], until: datetime) -> i
     return runs.update(lease_until=to_db(until))
 
 
+def take_over(run_id: int, daemon: DaemonRecord, stale_before: datetime | None) -> bool:
+    """Make ``daemon`` the owner of a run still in progress (and, with ``stale_before``, whose
+    lease ran out before then), so that its former owner's writes about it match no row. True
+    if it did."""
+    runs = JobRun.objects.filter(pk=run_id, status=Status.RUNNING)
+    if stale_before is not None:
+        runs = runs.filter(lease_until__lt=to_db(stale_before))
+    return runs.update(daemon=daemon) == 1
+
+
 def still_ours(daemon: DaemonRecord, run_ids: list[int]) -> set[int]:
     """The runs among ``run_ids`` that ``daemon`` still owns and that are still running."""
     runs = JobRun.objects.filter(pk__in=run_ids, daemon=daemon, status=Status.RUNNING)
