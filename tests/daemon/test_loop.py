@@ -469,3 +469,23 @@ def test_a_code_object_replaced_during_its_run_is_kept(daemon, clock):
     assert fresh.name == "renamed by the run"  # the run's other changes are kept
     (run,) = JobRun.objects.filter(job=job)
     assert run.status == Status.SUCCEEDED and "were dropped" in run.error
+
+
+def test_a_run_is_taken_over_before_it_is_declared_dead_unless_renewed(clock):
+    job = make(run_every=timedelta(seconds=10))
+    clock.set(T0 + timedelta(seconds=10))
+    owner = DaemonRecord.objects.create(host=sql.HOST, pid=2**22 + 11, started=T0, heartbeat=T0)
+    me = DaemonRecord.objects.create(host=sql.HOST, pid=2**22 + 12, started=T0, heartbeat=T0)
+    claimed = claims.claim(
+        Job.objects.get(pk=job.pk), now=clock.now(), daemon=owner, lease=60, pid=0
+    )
+    cutoff = T0 + timedelta(seconds=100)
+    # The owner renewed its lease past the cutoff: nothing is taken over.
+    JobRun.objects.filter(pk=claimed.run_id).update(lease_until=cutoff + timedelta(seconds=1))
+    assert not sql.take_over(claimed.run_id, me, cutoff)
+    # Its lease ran out: taken over, and the owner's late outcome matches no row.
+    JobRun.objects.filter(pk=claimed.run_id).update(lease_until=cutoff - timedelta(seconds=1))
+    assert sql.take_over(claimed.run_id, me, cutoff)
+    outcome = (claimed, Status.FAILED, "killed", clock.now())
+    assert claims.finish_batch([outcome], daemon=owner) == []
+    assert JobRun.objects.get(pk=claimed.run_id).status == Status.RUNNING
