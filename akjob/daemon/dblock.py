@@ -1,4 +1,4 @@
-"""One akjobd per SQLite database (SPEC S4).
+"""One akjobd per SQLite database (see docs/guarantees.md, "Several daemons").
 
 SQLite has no row locks to share work between daemons, so akjobd also locks a file next to the
 database file, ``<database>.akjobd.lock``: a second daemon, even with another pid file, finds it

@@ -1,4 +1,4 @@
-"""The targets of issue 6, checked against one run's results (standard library only)."""
+"""The benchmark targets (docs/benchmarks.md), checked against one run's results (stdlib only)."""
 
 from __future__ import annotations
 
@@ -131,4 +131,4 @@ def targets_section(results: dict[str, Any]) -> str:
         + lateness_targets(results.get("lateness", {}))
         + idle_targets(results.get("idle", {}))
     )
-    return table(["target (issue 6)", "this run", "met"], rows, "llc")
+    return table(["target", "this run", "met"], rows, "llc")
