@@ -44,11 +44,13 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _db = os.environ.get("AKJOB_TEST_DB", "sqlite")
+# Several checkouts testing against one server at once each name their own database.
+_server_db = os.environ.get("AKJOB_TEST_DB_NAME", "akjob")
 if _db == "postgres":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": "akjob",
+            "NAME": _server_db,
             "USER": "postgres",
             "HOST": "127.0.0.1",
             "PORT": "5432",
@@ -58,7 +60,7 @@ elif _db == "mysql":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.mysql",
-            "NAME": "akjob",
+            "NAME": _server_db,
             "USER": "root",
             "HOST": "127.0.0.1",
             "PORT": "3306",
