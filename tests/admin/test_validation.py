@@ -139,7 +139,7 @@ def test_a_bad_date_in_the_inline_is_refused(frozen, admin_client, weekly_job):
 def test_errors_on_fields_the_form_lacks_are_shown_at_the_top(weekly_job):
     from django.core.exceptions import ValidationError
 
-    from akjob.admin_forms import JobAdminForm
+    from akjob.admin.job_form import JobAdminForm
 
     form = JobAdminForm(job_form(weekly_job), instance=weekly_job)
     assert form.is_valid(), form.errors
