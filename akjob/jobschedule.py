@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from akjob import schedule as engine
 from akjob.conf import akjob_settings
 from akjob.daysets import current_sets
+from akjob.text import duration
 from akjob.timeutil import to_aware, truncate, utcnow
 
 if TYPE_CHECKING:
@@ -215,7 +216,7 @@ def check_durations(job: Job) -> None:
             continue  # empty, or refused by the field itself
         if value <= timedelta(0) and field != "run_every":
             errors[field] = [
-                f"{field} must be longer than zero, not {value}; leave it empty for none"
+                f"{field} must be longer than zero, not {duration(value)}; leave it empty for none"
             ]
         elif value > LONGEST:
             errors[field] = [

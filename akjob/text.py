@@ -36,7 +36,7 @@ UNIT_WORDS = {
     "seconds": 1,
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
-_CLOCK = re.compile(r"^(?:(\d+)\s*days?,?\s*)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+_CLOCK = re.compile(r"^(?:(\d+)\s*(?:days?,?\s*|\s))?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 MAX_DURATION_TEXT = 100  # characters: anything longer is not a duration a person typed
 
 
@@ -102,12 +102,14 @@ def duration(value: timedelta | None) -> str:
 
 def parse_duration(text: str) -> timedelta:
     """A duration typed by a person: ``15 minutes``, ``1h30m``, ``90 s``, ``2 days``,
-    ``00:15:00`` or ``1 day, 2:00:00``. Raises ValueError saying what is accepted."""
+    ``00:15:00``, ``1 day, 2:00:00`` or ``1 02:00:00``; a leading ``-`` makes it negative (for
+    the checks to refuse by name). Raises ValueError saying what is accepted."""
     cleaned = text.strip().lower()
     if not cleaned or len(cleaned) > MAX_DURATION_TEXT:
         raise ValueError(_DURATION_HELP)
+    sign = -1 if cleaned.startswith("-") else 1
     try:
-        return _parse(cleaned)
+        return sign * _parse(cleaned.lstrip("-").strip())
     except OverflowError:
         raise ValueError(f"{text.strip()} is far too long for a duration") from None
 

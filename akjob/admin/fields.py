@@ -35,4 +35,5 @@ class HumanDurationField(forms.DurationField):
         try:
             return parse_duration(str(value))
         except ValueError as exc:
-            raise ValidationError(str(exc), code="invalid") from exc
+            label = str(self.label or "duration")
+            raise ValidationError(f"{label[:1].upper()}{label[1:]}: {exc}", code="invalid") from exc

@@ -34,7 +34,10 @@ NOT_RUN = (JobRun.Status.MISSED, JobRun.Status.SKIPPED)  # records of occurrence
 
 def code_state(job: Job) -> str:
     """The stored code object in one line: what it calls, or why it will not run."""
-    return stored_code.read(job._job_code, job=job.pk, version=job._code_version).summary()
+    stored = stored_code.read(job._job_code, job=job.pk, version=job._code_version)
+    if stored.state == "ok":
+        return f"{stored.summary()} (signature OK)"
+    return stored.summary()
 
 
 def with_last_run(queryset: QuerySet[Job]) -> QuerySet[Job]:

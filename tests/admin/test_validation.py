@@ -37,8 +37,8 @@ def snapshot(job: Job) -> tuple:
 @pytest.mark.parametrize(
     "values,field,words",
     [
-        ({"weekly_days": []}, "weekly_days", "weekly_time is set, so weekly_days are required"),
-        ({"weekly_time": ""}, "weekly_time", "weekly_days are set, so weekly_time is required"),
+        ({"weekly_days": []}, "weekly_days", "“Weekly time” is set, so “Weekdays” are required"),
+        ({"weekly_time": ""}, "weekly_time", "“Weekdays” are set, so “Weekly time” is required"),
         ({"active_time_begin": "08:00"}, "active_time_end", ""),
         ({"cron": "61 * * * *"}, "cron", ""),
         ({"timezone": "Mars/Olympus"}, "timezone", "not a known IANA time zone"),
@@ -46,7 +46,7 @@ def snapshot(job: Job) -> tuple:
         (
             {"timezone": "America/Denver", "weekly_time_tz_offset_timedelta": "-07:00:00"},
             "weekly_time_tz_offset_timedelta",
-            "must be zero when timezone is set",
+            "must be zero when “Time zone” is set",
         ),
         ({"arguments": "[1,"}, "arguments", "not valid JSON"),
         ({"function": REPORT, "arguments": '{"to": 1}'}, "arguments", "must be a JSON list"),
@@ -56,12 +56,12 @@ def snapshot(job: Job) -> tuple:
         ({"arguments": '["ops"]'}, "function", "Choose the function"),
         ({"function": "os.system"}, "function", "Select a valid choice"),
         # Values that gave a server error instead of a field error:
-        ({"run_every": "999999999 00:00:00"}, "run_every", "run_every must be at most 36500"),
-        ({"timeout": "999999999 00:00:00"}, "timeout", "timeout must be at most 36500 days"),
-        ({"misfire_grace": "99999 00:00:00"}, "misfire_grace", "misfire_grace must be at most"),
-        ({"timeout": "-00:00:05"}, "timeout", "timeout must be longer than zero"),
-        ({"timeout": "00:00:00"}, "timeout", "timeout must be longer than zero"),
-        ({"misfire_grace": "-1 00:00:00"}, "misfire_grace", "misfire_grace must be longer"),
+        ({"run_every": "999999999 00:00:00"}, "run_every", "“Repeat every” must be at most 36500"),
+        ({"timeout": "999999999 00:00:00"}, "timeout", "“Time limit” must be at most 36500 days"),
+        ({"misfire_grace": "99999 00:00:00"}, "misfire_grace", "“Misfire grace” must be at most"),
+        ({"timeout": "-00:00:05"}, "timeout", "“Time limit” must be longer than zero"),
+        ({"timeout": "00:00:00"}, "timeout", "“Time limit” must be longer than zero"),
+        ({"misfire_grace": "-1 00:00:00"}, "misfire_grace", "“Misfire grace” must be longer"),
         (
             {"function": REPORT, "arguments": "[" * 100_000 + "]" * 100_000},
             "arguments",
@@ -145,7 +145,7 @@ def test_errors_on_fields_the_form_lacks_are_shown_at_the_top(weekly_job):
     assert form.is_valid(), form.errors
     form._update_errors(ValidationError({"dates": ["a naive date"], "cron": ["bad cron"]}))
     assert form.non_field_errors() == ["dates: a naive date"]
-    assert form.errors["cron"] == ["bad cron"]
+    assert form.errors["cron"] == ["bad “Cron expression”"]
 
 
 def test_stored_dates_round_trip(frozen, admin_client, weekly_job):
