@@ -294,10 +294,12 @@ class Job(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
+        from akjob.jobschedule import job_zone
+        from akjob.text import when
+
         limit = f"/{self.run_count_limit}" if self.run_count_limit is not None else ""
-        nxt = to_aware(self._next_run)
-        when = nxt.strftime("%Y-%m-%d %H:%M:%S UTC") if nxt else "none"
-        return f"{self.name or 'Job'} (id {self.pk}): runs {self._run_count}{limit}, next {when}"
+        nxt = when(self._next_run, job_zone(self)) if self._next_run else "none"
+        return f"{self.name or 'Job'} (id {self.pk}): runs {self._run_count}{limit}, next {nxt}"
 
     # -- loading and saving -------------------------------------------------------------------
 

@@ -8,6 +8,9 @@ pickers and their "Now" buttons) differs, the same time in the site's zone is sh
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -93,3 +96,31 @@ def zone_rule(job_zone_: tzinfo | None = None) -> str:
         f"them. Dates and times typed in the form are read in {own} for the schedule, except the "
         f"dates below, which are read in {site}."
     )
+
+
+def field_label(name: str) -> str:
+    """The label of the job's field ``name`` (its verbose name), e.g. "weekly time"."""
+    from akjob.models import Job
+
+    try:
+        return str(Job._meta.get_field(name).verbose_name)
+    except Exception:  # noqa: BLE001 - a name that is no field (or a relation) reads as words
+        return name.strip("_").replace("_", " ")
+
+
+def field_words(text: str, label: Callable[[str], str] = field_label) -> str:
+    """``text`` with each of the job's field names replaced by its label in quotes:
+    "run_count_limit is reached" becomes "“run count limit” is reached"."""
+    return _names().sub(lambda m: f"“{label(m.group(0))}”", text)
+
+
+@functools.cache
+def _names() -> re.Pattern[str]:
+    """The job's field names as the model's messages use them ("name" and "dates" are left:
+    they are words too)."""
+    from akjob.models import Job
+
+    names = {f.name for f in Job._meta.get_fields() if not f.auto_created} | {"job_code_object"}
+    names -= {"name", "dates", "id"}
+    ordered = sorted(names, key=len, reverse=True)
+    return re.compile(rf"(?<![\w.])(?:{'|'.join(re.escape(n) for n in ordered)})(?!\w)")

@@ -7,9 +7,7 @@ arguments, and an existing job's stored code is read inertly (:mod:`akjob.admin.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from typing import Any
 
 from django import forms
@@ -18,6 +16,7 @@ from django.utils.html import format_html
 
 from akjob import registry
 from akjob.admin import stored_code
+from akjob.admin.common import field_label, field_words
 from akjob.admin.cron_words import describe_cron
 from akjob.admin.fields import HumanDurationField
 from akjob.codeobjects import JobCallable
@@ -120,32 +119,27 @@ def _nesting(text: str) -> int:
     return deepest
 
 
-def _label(form: forms.BaseForm, name: str) -> str:
-    field = form.fields.get(name)
-    if field is not None and field.label:
-        return str(field.label)
-    try:
-        return str(Job._meta.get_field(name).verbose_name)
-    except Exception:  # noqa: BLE001 - a name that is no field of the job stays as it is
-        return name.replace("_", " ")
-
-
 def in_words(form: forms.BaseForm, text: str) -> str:
-    """A message of the model's checks, with each field name replaced by its label in quotes:
-    "weekly_days are set, so weekly_time is required" becomes "“weekdays” are set, so
-    “weekly time” is required"."""
-    return _names().sub(lambda m: f"“{_label(form, m.group(0))}”", text)
+    """A message of the model's checks, with each field name replaced by the form's label:
+    "weekly_days are set, so weekly_time is required" becomes "“Weekdays” are set, so
+    “Weekly time” is required"."""
+
+    def label(name: str) -> str:
+        field = form.fields.get(name)
+        return str(field.label) if field is not None and field.label else field_label(name)
+
+    return field_words(text, label)
 
 
-@functools.cache
-def _names() -> re.Pattern[str]:
-    """The job's field names as they appear in the model's messages (not "name": a word too)."""
-    names = sorted(
-        (n for n in (*EDITABLE, "job_code_object", "_last_interval") if n != "name"),
-        key=len,
-        reverse=True,
-    )
-    return re.compile(rf"(?<![\w.])(?:{'|'.join(re.escape(n) for n in names)})(?!\w)")
+def label_parts(form: forms.BaseForm) -> None:
+    """Name the date and the time input of each split date-and-time field for screen readers
+    (the form's one label points at the first input only)."""
+    for field in form.fields.values():
+        parts = getattr(field.widget, "widgets", None)
+        if parts and len(parts) == 2:
+            label = str(field.label or "")
+            parts[0].attrs.setdefault("aria-label", f"{label}: date")
+            parts[1].attrs.setdefault("aria-label", f"{label}: time")
 
 
 class JobAdminForm(forms.ModelForm):
@@ -191,6 +185,7 @@ class JobAdminForm(forms.ModelForm):
             field.help_text = KEEP_HELP.format(summary=self.stored.summary())
         if not functions:
             field.help_text = NONE_REGISTERED
+        label_parts(self)
         if "cron" in self.fields:
             typed = self.data.get("cron") if self.is_bound else self.instance.cron
             words = describe_cron(str(typed or ""))
@@ -266,7 +261,7 @@ class JobAdminForm(forms.ModelForm):
                     field = "function"
                 texts = [in_words(self, m) for e in messages for m in e.messages]
                 if field != NON_FIELD_ERRORS and field not in self.fields:
-                    label = _label(self, field)
+                    label = field_label(field)
                     moved.setdefault(NON_FIELD_ERRORS, []).extend(f"{label}: {t}" for t in texts)
                 else:
                     moved.setdefault(field, []).extend(texts)

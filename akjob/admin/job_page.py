@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 
 from akjob.admin import stored_code
-from akjob.admin.common import zone_of, zone_rule
+from akjob.admin.common import field_words, zone_of, zone_rule
 from akjob.jobschedule import forecast
 from akjob.models import Job, JobRun
 from akjob.text import zone_name
@@ -82,6 +82,11 @@ class RunTimes:
     zone: str = ""
     local: list[datetime] = field(default_factory=list)
 
+    @property
+    def said(self) -> str:
+        """The reason in the form's words (its labels instead of field names)."""
+        return field_words(self.reason or "")
+
     def rows(self) -> list[tuple[datetime, datetime | None]]:
         return list(zip(self.times, self.local or [None] * len(self.times), strict=True))
 
@@ -97,7 +102,7 @@ def run_times(job: Job, *, now: datetime | None = None, count: int = NEXT_COUNT)
 
 def no_run_reason(job: Job, *, now: datetime | None = None) -> str:
     """Why a job has no next run (for the list, where its next run would be)."""
-    return run_times(job, now=now, count=1).reason or "no run time is left"
+    return field_words(run_times(job, now=now, count=1).reason or "no run time is left")
 
 
 def change_page_context(job: Job | None) -> dict[str, Any]:

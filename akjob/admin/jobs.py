@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
@@ -22,15 +23,22 @@ from django.utils.html import format_html
 from akjob.admin import job_page, upcoming
 from akjob.admin.common import DASH, status_badge, time_html, zone_of, zone_rule
 from akjob.admin.daemons import daemon_banner
-from akjob.admin.job_form import JobAdminForm
+from akjob.admin.job_form import JobAdminForm, label_parts
 from akjob.admin.stored_code import formatted, read
 from akjob.exceptions import AkjobError
 from akjob.models import Job, JobDates, JobRun
 from akjob.text import clock_time
 
 
+class JobDatesForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        label_parts(self)
+
+
 class JobDatesInline(admin.TabularInline):
     model = JobDates
+    form = JobDatesForm
     extra = 0
     verbose_name = "date"
     verbose_name_plural = "dates (a source: the job runs at each; read in the site's time zone)"
