@@ -263,13 +263,18 @@ def _check_dates(job: Job) -> None:
         check_datetime("dates", value)
 
 
+def _check_interval(job: Job) -> None:
+    if job.run_every is not None:
+        engine.IntervalSource(datetime(2000, 1, 1, tzinfo=UTC), job.run_every)
+
+
 def _check_window(job: Job) -> None:
     begin, end = job.active_time_begin, job.active_time_end
     if begin is not None or end is not None:
         engine.Limits(window=(begin, end))
 
 
-_PARTS = (_check_dates, _check_monthly, _check_weekly, _check_cron, _check_window)
+_PARTS = (_check_dates, _check_interval, _check_monthly, _check_weekly, _check_cron, _check_window)
 
 
 def validate(job: Job) -> None:
