@@ -97,6 +97,7 @@ def test_function_and_arguments_are_shown_and_editable_in_place(screen: Page) ->
     expect(screen.locator("#id_arguments")).to_have_value('["ops"]')
     expect(screen.locator(".field-code_object")).to_contain_text('send_report("ops")')
     fits(screen)
+    screen.locator("#id_function").scroll_into_view_if_needed()
     snap(screen, "function-arguments")
     screen.fill("#id_arguments", '["finance"]')
     screen.click("input[name=_continue]")
