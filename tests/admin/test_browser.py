@@ -83,12 +83,13 @@ def static_files(settings: Any) -> None:
     settings.STATIC_ROOT = str(Path(django.__file__).parent / "contrib" / "admin" / "static")
 
 
-@pytest.fixture
-def page(
-    browser: Any, live_server: Any, day_tables: None, static_files: None, django_user_model: Any
-) -> Iterator[Any]:
-    django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+def signed_in(
+    browser: Any, live_server: Any, users: Any, *, width: int = 1280, height: int = 900
+) -> tuple[Any, Any]:
+    """A browser context of the given size and a page in it, signed in as a superuser."""
+    users.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    size = {"width": width, "height": height}
+    context = browser.new_context(viewport=size, base_url=live_server.url)
     # The admin's navigation sidebar starts closed: more room for the pages themselves.
     context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
     page = context.new_page()
@@ -98,6 +99,14 @@ def page(
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     expect(page.locator("#site-name")).to_contain_text("Django administration")
+    return context, page
+
+
+@pytest.fixture
+def page(
+    browser: Any, live_server: Any, day_tables: None, static_files: None, django_user_model: Any
+) -> Iterator[Any]:
+    context, page = signed_in(browser, live_server, django_user_model)
     yield page
     context.close()
 

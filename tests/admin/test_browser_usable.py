@@ -19,10 +19,10 @@ from django.utils import timezone
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.admin.conftest import REPORT
 from tests.admin.test_browser import (  # noqa: F401 - fixtures
-    PASSWORD,
     SHOTS,
     browser,
     make_job,
+    signed_in,
     static_files,
 )
 
@@ -45,19 +45,8 @@ def screen(
     static_files: None,  # noqa: F811
     django_user_model: Any,
 ) -> Iterator[Any]:
-    django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
     width, height = SIZES[request.param]
-    context = browser.new_context(
-        viewport={"width": width, "height": height}, base_url=live_server.url
-    )
-    context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_be_visible()
+    context, page = signed_in(browser, live_server, django_user_model, width=width, height=height)
     page.akjob_size = request.param
     yield page
     context.close()
@@ -300,14 +289,20 @@ def test_a_job_that_can_never_run_is_saved_with_a_warning(screen: Page) -> None:
 # -- 9: the weekday grid and the pages at phone width ----------------------------------------
 
 
-def test_every_page_fits_the_window(screen: Page) -> None:
+def akjob_pages() -> list[str]:
+    """Every akjob admin page, with a job that ran (and failed) and a live akjobd."""
     job = make_job("weekly", weekly_time=time(6), weekly_days=[2, 3, 4, 5, 6])
-    JobRun.objects.create(
-        job=job, job_name="weekly", scheduled=timezone.now(), status=JobRun.Status.MISSED
+    run = JobRun.objects.create(
+        job=job,
+        job_name="weekly",
+        scheduled=timezone.now(),
+        status=JobRun.Status.FAILED,
+        error="RuntimeError: boom",
     )
-    run = JobRun.objects.get()
-    pages = [
-        "/admin/",
+    DaemonRecord.objects.create(
+        host="web1", pid=1, started=timezone.now(), heartbeat=timezone.now()
+    )
+    return [
         "/admin/akjob/job/",
         "/admin/akjob/job/add/",
         f"/admin/akjob/job/{job.pk}/change/",
@@ -316,10 +311,14 @@ def test_every_page_fits_the_window(screen: Page) -> None:
         f"/admin/akjob/jobrun/{run.pk}/change/",
         "/admin/akjob/daemonrecord/",
     ]
-    for url in pages:
+
+
+def test_every_page_fits_the_window(screen: Page) -> None:
+    pages = akjob_pages()
+    for url in ["/admin/", *pages]:
         screen.goto(url)
         fits(screen)
-    screen.goto(f"/admin/akjob/job/{job.pk}/change/")
+    screen.goto(pages[2])
     snap(screen, "job-change", full=True)
 
 
@@ -333,29 +332,9 @@ DJANGO_OWN = {"exclude": [[".breadcrumbs"], ["#header"], ["#nav-sidebar"], ["#to
 def test_akjob_pages_have_no_serious_accessibility_violations(screen: Page) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
-    job = make_job("weekly", weekly_time=time(6), weekly_days=[2])
-    JobRun.objects.create(
-        job=job,
-        job_name="weekly",
-        scheduled=timezone.now(),
-        status=JobRun.Status.FAILED,
-        error="RuntimeError: boom",
-    )
-    run = JobRun.objects.get()
-    DaemonRecord.objects.create(
-        host="web1", pid=1, started=timezone.now(), heartbeat=timezone.now()
-    )
     axe = Axe()
     found = {}
-    for url in [
-        "/admin/akjob/job/",
-        "/admin/akjob/job/add/",
-        f"/admin/akjob/job/{job.pk}/change/",
-        "/admin/akjob/job/upcoming/",
-        "/admin/akjob/jobrun/",
-        f"/admin/akjob/jobrun/{run.pk}/change/",
-        "/admin/akjob/daemonrecord/",
-    ]:
+    for url in akjob_pages():
         screen.goto(url)
         results = axe.run(screen, context=DJANGO_OWN)
         for violation in results.response["violations"]:
