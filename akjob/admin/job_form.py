@@ -145,16 +145,16 @@ def label_parts(form: forms.BaseForm) -> None:
 class JobAdminForm(forms.ModelForm):
     """The Job change form, plus the job's code: a registered function and JSON arguments."""
 
-    function = forms.ChoiceField(required=False, label="function")
+    function = forms.ChoiceField(required=False, label="Function")
     arguments = forms.CharField(
         required=False,
-        label="arguments",
+        label="Arguments",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '["weekly", 3]'}),
         help_text='Positional arguments, as a JSON list, e.g. ["ops", 3].',
     )
     keyword_arguments = forms.CharField(
         required=False,
-        label="keyword arguments",
+        label="Keyword arguments",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '{"to": "ops"}'}),
         help_text='Keyword arguments, as a JSON object, e.g. {"copies": 2}.',
     )

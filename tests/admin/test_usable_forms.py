@@ -73,7 +73,7 @@ def test_a_duration_reads_back_as_it_is_typed() -> None:
         ("timeout", "0 s", "“Time limit” must be longer than zero"),
         ("run_count_limit", "9" * 40, "Ensure this value"),
         ("first_run_at_0", "2027-99-99", "Enter a valid date"),
-        ("arguments", "[" * 5000 + "]" * 5000, "arguments: lists and objects nest deeper"),
+        ("arguments", "[" * 5000 + "]" * 5000, "Arguments: lists and objects nest deeper"),
     ],
 )
 def test_bad_inputs_are_field_errors_naming_the_label(

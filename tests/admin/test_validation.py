@@ -65,37 +65,37 @@ def snapshot(job: Job) -> tuple:
         (
             {"function": REPORT, "arguments": "[" * 100_000 + "]" * 100_000},
             "arguments",
-            "arguments: lists and objects nest deeper than 20 levels",
+            "Arguments: lists and objects nest deeper than 20 levels",
         ),
         (
             {"function": REPORT, "arguments": '["ops", ' + "[" * 990 + "]" * 990 + "]"},
             "arguments",
-            "arguments: lists and objects nest deeper than 20 levels",
+            "Arguments: lists and objects nest deeper than 20 levels",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"to": ' + "[" * 25 + "]" * 25 + "}"},
             "keyword_arguments",
-            "keyword arguments: lists and objects nest deeper",
+            "Keyword arguments: lists and objects nest deeper",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"a": {"b": ' * 15 + "1" + "}}" * 15},
             "keyword_arguments",
-            "keyword arguments: lists and objects nest deeper",
+            "Keyword arguments: lists and objects nest deeper",
         ),
         (
             {"function": REPORT, "arguments": "[" + "9" * 5000 + "]"},
             "arguments",
-            "arguments: cannot be read: Exceeds the limit",
+            "Arguments: cannot be read: Exceeds the limit",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"to": ' + "9" * 5000 + "}"},
             "keyword_arguments",
-            "keyword arguments: cannot be read",
+            "Keyword arguments: cannot be read",
         ),
         (
             {"function": REPORT, "arguments": '["' + "x" * 70_000 + '"]'},
             "arguments",
-            "arguments: at most 65536 characters",
+            "Arguments: at most 65536 characters",
         ),
     ],
 )
