@@ -59,21 +59,6 @@ def when(value: datetime | None, zone: tzinfo = UTC) -> str:
     return f"{aware.astimezone(zone).isoformat(sep=' ')} {name}"
 
 
-def short_when(value: datetime | None, zone: tzinfo = UTC) -> str:
-    """A time as people read it, with its zone's abbreviation and name:
-    ``Mon 2027-06-07 13:00:00 CEST (Europe/Paris)``, ``Mon 2027-06-07 11:00:00 UTC``."""
-    aware = to_aware(value)
-    if aware is None:
-        return DASH
-    local = aware.astimezone(zone)
-    name = zone_name(zone)
-    abbreviation = local.tzname() or name
-    shown = local.strftime("%a %Y-%m-%d %H:%M:%S")
-    if abbreviation == name:
-        return f"{shown} {name}"
-    return f"{shown} {abbreviation} ({name})"
-
-
 def clock_time(value: datetime | None, zone: tzinfo = UTC) -> str:
     """The time of day in ``zone`` with the zone's abbreviation: ``13:00:00 CEST``."""
     aware = to_aware(value)
@@ -168,12 +153,3 @@ def run_duration(run: Any) -> str:
     if started is None or finished is None:
         return DASH
     return duration(finished - started)
-
-
-def run_outcome(run: Any) -> str:
-    """A run in one line: ``failed after 3 seconds: RuntimeError: the report server``."""
-    status = run_status(run)
-    took = run_duration(run)
-    text = status if took == DASH else f"{status} after {took}"
-    line = error_line(run.error or "")
-    return f"{text}: {line}" if line else text
