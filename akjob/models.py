@@ -596,8 +596,8 @@ class DaemonRecord(models.Model):
 
     class Meta:
         ordering = ["-heartbeat"]
-        verbose_name = "akjobd daemon"
-        verbose_name_plural = "akjobd daemons"
+        verbose_name = "daemon (akjobd)"
+        verbose_name_plural = "daemons (akjobd)"
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"

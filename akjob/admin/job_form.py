@@ -196,6 +196,18 @@ class JobAdminForm(forms.ModelForm):
                     words,
                 )
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        # Every error on a field names it: Django's own messages ("Enter a whole number.") get
+        # the field's label in front.
+        for name, errors in list((self._errors or {}).items()):
+            field = self.fields.get(name)
+            if field is None or not field.label:
+                continue
+            label = str(field.label)
+            named = [m if label.lower() in m.lower() else f"{label}: {m}" for m in errors]
+            self._errors[name] = self.error_class(named, renderer=self.renderer)
+
     def clean_arguments(self) -> list[Any]:
         label = self.fields["arguments"].label
         return _json(self.cleaned_data.get("arguments") or "", list, "list", label)

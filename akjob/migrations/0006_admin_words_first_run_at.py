@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AlterModelOptions(
             name='daemonrecord',
-            options={'ordering': ['-heartbeat'], 'verbose_name': 'akjobd daemon', 'verbose_name_plural': 'akjobd daemons'},
+            options={'ordering': ['-heartbeat'], 'verbose_name': 'daemon (akjobd)', 'verbose_name_plural': 'daemons (akjobd)'},
         ),
         migrations.AddField(
             model_name='job',

@@ -132,7 +132,7 @@ def test_the_function_choices_come_from_the_decorator_and_the_setting(admin_clie
 def test_a_new_job_needs_a_function(admin_client):
     response = admin_client.post(ADD, job_form(name="x", run_every="01:00:00"))
     assert response.status_code == 200
-    assert errors_of(response)("function") == ["This field is required."]
+    assert errors_of(response)("function") == ["Function: This field is required."]
     assert not Job.objects.exists()
 
 

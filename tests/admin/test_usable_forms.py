@@ -71,8 +71,11 @@ def test_a_duration_reads_back_as_it_is_typed() -> None:
         ("misfire_grace", "5 parsecs", "Misfire grace: “parsecs” is not a unit"),
         ("run_every", "999999999 days", "“Repeat every” must be at most 36500 days"),
         ("timeout", "0 s", "“Time limit” must be longer than zero"),
-        ("run_count_limit", "9" * 40, "Ensure this value"),
-        ("first_run_at_0", "2027-99-99", "Enter a valid date"),
+        ("run_count_limit", "9" * 40, "Run count limit: Ensure this value"),
+        ("run_count_limit", "many", "Run count limit: Enter a whole number"),
+        ("active_date_begin", "2027-02-30", "First active day: Enter a valid date"),
+        ("weekly_time", "25:00", "Weekly time: Enter a valid time"),
+        ("first_run_at_0", "2027-99-99", "First run at: Enter a valid date"),
         ("arguments", "[" * 5000 + "]" * 5000, "Arguments: lists and objects nest deeper"),
     ],
 )
