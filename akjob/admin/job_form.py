@@ -205,8 +205,8 @@ class JobAdminForm(forms.ModelForm):
             if field is None or not field.label:
                 continue
             label = str(field.label)
-            named = [m if label.lower() in m.lower() else f"{label}: {m}" for m in errors]
-            self._errors[name] = self.error_class(named, renderer=self.renderer)
+            # In place: the list keeps its field id (for the error's id attribute).
+            errors.data = [m if label.lower() in m.lower() else f"{label}: {m}" for m in errors]
 
     def clean_arguments(self) -> list[Any]:
         label = self.fields["arguments"].label
