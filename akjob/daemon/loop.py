@@ -286,7 +286,7 @@ class Daemon:
                 wait = min(wait, run.deadline - mono)
             if run.terminated_at is not None:
                 wait = min(wait, run.terminated_at + KILL_AFTER - mono)
-        if self.children and len(self.supervisor.fds()) < len(self.children):
+        if self.children and self.supervisor.polling():
             wait = min(wait, POLL_WITHOUT_PIDFD)
         return max(wait, 0.0)
 
