@@ -156,7 +156,7 @@ class Daemon:
         """Claim the due jobs' runs (jobs due within the look-ahead too, so that their processes
         are ready on time) and hand each to its process: as many as the supervisor has room
         for; those beyond the workers wait, loaded, for their go-ahead."""
-        room = self.supervisor.room()
+        room = self.supervisor.claimable()
         horizon = now + timedelta(seconds=self.lookahead)
         # One short statement answers "anything due?"; an idle wake-up is that statement alone.
         self._earliest = store.earliest_next_run()

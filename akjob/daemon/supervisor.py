@@ -40,6 +40,7 @@ log = logging.getLogger("akjob.daemon")
 Status = JobRun.Status
 TASK_MAX = 60 * 1024  # bytes of a task sent whole (a pipe takes 64 KiB); larger: sent by id
 OUTPUT_KEPT = 64 * 1024  # bytes of a run's result pipe kept (its outcome is the last line)
+FORKS_PER_WAKE = 4  # processes forked at most per claim, beyond the spares
 AHEAD = 4  # runs claimed per worker at most: those beyond the workers wait, loaded, for a go
 
 
@@ -102,6 +103,12 @@ class Supervisor:
     def room(self) -> int:
         """How many more runs may be handed over now (running, or loaded and waiting)."""
         return self.size * self.ahead - sum(1 for p in self.procs.values() if p.run is not None)
+
+    def claimable(self) -> int:
+        """How many runs to claim now: within :meth:`room`, as many as there are spares and
+        FORKS_PER_WAKE more. A burst is forked a few processes at a time, between which the
+        daemon reads outcomes and gives go-aheads, instead of all at once."""
+        return min(self.room(), len(self.spares()) + FORKS_PER_WAKE)
 
     def free(self) -> int:
         """How many more runs may execute now. A run whose process reported its outcome no
@@ -430,6 +437,9 @@ class InlineSupervisor:
 
     def room(self) -> int:
         return self.size
+
+    def claimable(self) -> int:
+        return self.room()
 
     def release(self, monotonic: float) -> int:
         return 0

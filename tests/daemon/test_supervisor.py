@@ -19,7 +19,7 @@ import pytest
 
 from akjob.daemon import runner
 from akjob.daemon.dispatcher import Claimed
-from akjob.daemon.supervisor import TASK_MAX, Run, Supervisor, outcome
+from akjob.daemon.supervisor import AHEAD, FORKS_PER_WAKE, TASK_MAX, Run, Supervisor, outcome
 from akjob.models import Job
 from tests.acceptance.project import alive, wait_for
 from tests.daemon import jobcode
@@ -189,3 +189,12 @@ def test_a_run_that_reported_frees_its_worker_before_its_process_has_ended(
     gate.touch()
     until_ended(supervisor, [first, second])
     assert [outcome(run) for run in (first, second)] == [("succeeded", "")] * 2
+
+
+def test_a_burst_is_claimed_a_few_forks_at_a_time(supervisor):
+    assert supervisor.room() == 2 * AHEAD
+    assert supervisor.claimable() == FORKS_PER_WAKE  # no spare yet: as many as may be forked
+    supervisor.ready(2)
+    assert supervisor.claimable() == min(2 + FORKS_PER_WAKE, 2 * AHEAD)
+    supervisor.size = 1
+    assert supervisor.claimable() == 1 * AHEAD  # never beyond the room
