@@ -170,6 +170,7 @@ class JobAdmin(admin.ModelAdmin):
                     "code_object",
                     "timeout",
                     "misfire_grace",
+                    "alert_after",
                     "deleteme",
                 ),
             },

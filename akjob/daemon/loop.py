@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, InterfaceError, connection, transaction
 
-from akjob import daysets, log
+from akjob import alerts, daysets, log
 from akjob import tasks as handoff
 from akjob.conf import akjob_settings
 from akjob.daemon import dbconn, dispatcher, membership, reload, runtime, store
@@ -78,6 +78,7 @@ class Daemon:
         self._recovered_at: float | None = None  # monotonic time the database came back
         self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
+        self._alerts_checked: float | None = None  # monotonic time of the last alert check
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -221,6 +222,7 @@ class Daemon:
             # One transaction: on a database error nothing is written and all are kept.
             done = dispatcher.finish_batch(self.unrecorded, daemon=self.record)
             self.to_prune.update(claimed.job_id for claimed, *_ in self.unrecorded)
+            alerts.runs_ended(claimed.job_id for claimed, *_ in self.unrecorded)
             self.unrecorded = []
             if run_finished.has_listeners(Job):
                 for record in JobRun.objects.filter(pk__in=done):
@@ -258,6 +260,10 @@ class Daemon:
             store.prune_jobs(self.to_prune, akjob_settings.runs_kept)
             self.to_prune = set()
         self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
+        mono, last = self.clock.monotonic(), self._alerts_checked
+        if last is None or mono - last >= akjob_settings.alert_check:
+            self._alerts_checked = mono
+            alerts.check(now)
 
     def drop_lost_runs(self) -> int:
         """Stop the runs that are no longer this daemon's: another daemon declared them

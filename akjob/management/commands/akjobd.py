@@ -31,10 +31,10 @@ from akjob.exceptions import AkjobError, JobNotFound
 EXIT_USAGE = 2
 DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
-OTHER_ACTIONS = ("reloadfixture", "joblist", "resign")
+OTHER_ACTIONS = ("reloadfixture", "joblist", "resign", "check")
 ACTIONS = (*DAEMON_ACTIONS, *OTHER_ACTIONS, *JOB_ACTIONS, "help")
 CHECKED_ACTIONS = ("start", "run", "restart")  # refused while a system check fails
-JSON_ACTIONS = ("joblist", "showinfo", "history")
+JSON_ACTIONS = ("joblist", "showinfo", "history", "status")
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -44,6 +44,8 @@ def _one_line(exc: BaseException) -> str:
 
 def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     pid = {"piddir": options["piddir"], "pidname": options["pidname"]}
+    if name == "status" and options["json"]:
+        return process.status_json(**pid)
     if name in ("stop", "status", "reload"):
         return getattr(process, name)(**pid)
     paths = Paths.resolve(options["piddir"], options["pidname"], options["logdir"])
@@ -156,6 +158,8 @@ class Command(BaseCommand):
             return cli.reloadfixture()
         if action == "resign":
             return self._resign()
+        if action == "check":
+            return self._check()
         return _job_action(action, _job_id(action, options), options["json"])
 
     def _resign(self) -> Outcome:
@@ -167,6 +171,19 @@ class Command(BaseCommand):
         for line in report.listing():
             self.stdout.write(line)
         return report.outcome()
+
+    def _check(self) -> Outcome:
+        """Announce overdue and failing jobs not announced yet (and recoveries); list the jobs
+        overdue now on stdout, one a line: exit 1 when there is one, else 0."""
+        from akjob import alerts
+        from akjob.timeutil import utcnow
+
+        overdue = alerts.check(utcnow())
+        for item in overdue:
+            self.stdout.write(item.line())
+        if overdue:
+            return Outcome(process.EXIT_FAILED, f"check: {len(overdue)} job(s) overdue")
+        return Outcome(process.EXIT_OK, "check: no job overdue")
 
     def _help(self, topic: str | None) -> str:
         if topic is None:
