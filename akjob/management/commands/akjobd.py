@@ -44,8 +44,6 @@ def _one_line(exc: BaseException) -> str:
 
 def _daemon_action(name: str, options: dict[str, Any]) -> Outcome:
     pid = {"piddir": options["piddir"], "pidname": options["pidname"]}
-    if name == "status" and options["json"]:
-        return process.status_json(**pid)
     if name in ("stop", "status", "reload"):
         return getattr(process, name)(**pid)
     paths = Paths.resolve(options["piddir"], options["pidname"], options["logdir"])
@@ -145,11 +143,14 @@ class Command(BaseCommand):
             result = Outcome(process.EXIT_OK, result)
         if not result.ok:
             raise CommandError(" ".join(result.message.split("\n")), returncode=result.code)
-        self.stdout.write(result.message)
+        if result.message:
+            self.stdout.write(result.message)
 
     def _dispatch(self, action: str, options: dict[str, Any]) -> Outcome | str:
         if action == "help":
             return self._help(options["target"])
+        if action == "status" and options["json"]:
+            return self._status_json(options)
         if action in DAEMON_ACTIONS:
             return _daemon_action(action, options)
         if action == "joblist":
@@ -171,6 +172,14 @@ class Command(BaseCommand):
         for line in report.listing():
             self.stdout.write(line)
         return report.outcome()
+
+    def _status_json(self, options: dict[str, Any]) -> Outcome:
+        """The JSON goes to stdout whether akjobd runs here or not (then the exit status is 3)."""
+        result = process.status_json(piddir=options["piddir"], pidname=options["pidname"])
+        self.stdout.write(result.message)
+        if result.ok:
+            return Outcome(process.EXIT_OK, "")
+        return Outcome(result.code, "akjobd is not running")
 
     def _check(self) -> Outcome:
         """Announce overdue and failing jobs not announced yet (and recoveries); list the jobs
