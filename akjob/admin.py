@@ -21,10 +21,11 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from akjob import admin_views
+from akjob.dashboard import DashboardAdmin
 from akjob.admin_forms import JobAdminForm
 from akjob.cli import error_line, task_state
 from akjob.exceptions import AkjobError
-from akjob.models import DaemonRecord, Job, JobDates, JobRun
+from akjob.models import DaemonRecord, Dashboard, Job, JobDates, JobRun
 
 DASH = "\u2014"
 
@@ -393,3 +394,6 @@ class DaemonRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+admin.site.register(Dashboard, DashboardAdmin)

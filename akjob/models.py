@@ -27,6 +27,7 @@ __all__ = [
     "JobDates",
     "JobRun",
     "DaemonRecord",
+    "Dashboard",
 ]
 
 ZERO = timedelta(0)
@@ -496,6 +497,15 @@ class DaemonRecord(models.Model):
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"
+
+
+class Dashboard(DaemonRecord):
+    """No table of its own: the admin dashboard's place in the admin index (akjob.dashboard)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 def last_grid_point(anchor: datetime, every: timedelta, scheduled: datetime) -> datetime:
