@@ -21,9 +21,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from akjob import admin_views
-from akjob.dashboard import DashboardAdmin
 from akjob.admin_forms import JobAdminForm
 from akjob.cli import error_line, task_state
+from akjob.dashboard import DashboardAdmin
 from akjob.exceptions import AkjobError
 from akjob.models import DaemonRecord, Dashboard, Job, JobDates, JobRun
 

@@ -28,7 +28,10 @@ def fill(now: datetime, *, alive: bool = True) -> dict[str, Job]:
         host="web2", pid=202, started=now - 20 * hour, heartbeat=now - 3 * hour
     )
     DaemonRecord.objects.create(
-        host="web3", pid=303, started=now - 10 * hour, heartbeat=now - 5 * hour,
+        host="web3",
+        pid=303,
+        started=now - 10 * hour,
+        heartbeat=now - 5 * hour,
         stopped=now - 5 * hour,
     )
     report = job("report", run_every=hour)
@@ -43,23 +46,40 @@ def fill(now: datetime, *, alive: bool = True) -> dict[str, Job]:
         late = timedelta(seconds=0.2 + (h % 5) * 0.3)
         status = S.FAILED if h % 7 == 0 else S.SUCCEEDED
         JobRun.objects.create(
-            job=report, job_name="report", scheduled=at, started=at + late,
-            finished=at + late + timedelta(seconds=3), status=status,
+            job=report,
+            job_name="report",
+            scheduled=at,
+            started=at + late,
+            finished=at + late + timedelta(seconds=3),
+            status=status,
         )
         if h % 4 == 0:
             JobRun.objects.create(
-                job=flaky, job_name="flaky", scheduled=at + timedelta(minutes=5),
-                finished=at + timedelta(minutes=50), status=S.MISSED,
+                job=flaky,
+                job_name="flaky",
+                scheduled=at + timedelta(minutes=5),
+                finished=at + timedelta(minutes=50),
+                status=S.MISSED,
             )
         for k in range(h % 3):
             t = at + timedelta(minutes=10 + k)
             JobRun.objects.create(
-                job=flaky, job_name="flaky", scheduled=t, started=t + 8 * late,
-                finished=t + 9 * late, status=S.SUCCEEDED,
+                job=flaky,
+                job_name="flaky",
+                scheduled=t,
+                started=t + 8 * late,
+                finished=t + 9 * late,
+                status=S.SUCCEEDED,
             )
     JobRun.objects.create(
-        job=stuck, job_name="stuck", scheduled=now - timedelta(minutes=20),
-        started=now - timedelta(minutes=20), status=S.RUNNING, running_for=stuck.pk,
-        lease_until=now - timedelta(minutes=9), daemon_id=web1.pk, host="web2",
+        job=stuck,
+        job_name="stuck",
+        scheduled=now - timedelta(minutes=20),
+        started=now - timedelta(minutes=20),
+        status=S.RUNNING,
+        running_for=stuck.pk,
+        lease_until=now - timedelta(minutes=9),
+        daemon_id=web1.pk,
+        host="web2",
     )
     return {"report": report, "nightly": nightly, "flaky": flaky, "stuck": stuck}

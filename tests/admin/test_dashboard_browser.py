@@ -9,13 +9,11 @@ from typing import Any
 import pytest
 
 from akjob.timeutil import utcnow
+from tests.admin import test_browser as shared
 from tests.admin.dashdata import fill
-from tests.admin.test_browser import (  # noqa: F401 - fixtures
-    browser,
-    page,
-    shot,
-    static_files,
-)
+
+# The browser test module's fixtures, used here too.
+browser, page, static_files, shot = shared.browser, shared.page, shared.static_files, shared.shot
 
 pytestmark = pytest.mark.browser
 
@@ -31,9 +29,11 @@ def outside_requests(page: Any, live_server: Any) -> list[str]:
     seen: list[str] = []
     page.on(
         "request",
-        lambda request: seen.append(request.url)
-        if not request.url.startswith(live_server.url) and not request.url.startswith("data:")
-        else None,
+        lambda request: (
+            seen.append(request.url)
+            if not request.url.startswith(live_server.url) and not request.url.startswith("data:")
+            else None
+        ),
     )
     return seen
 
