@@ -10,7 +10,7 @@ Each change is written with a compare-and-set update of the job's row (``_overdu
 ``_failing_since``), and only the process whose update took announces it: several akjobd and a
 cron ``akjobd check`` may look at the same moment, and the announcement still goes out once.
 An announcement is the :data:`job_alert` signal, then a mail to ``AKJOB_ALERT_EMAILS`` (or, when
-that is not set, Django's ``ADMINS``). See docs/alerts.md.
+that is not set, Django's ``ADMINS``). See docs/monitoring.md.
 
 Nothing here reads the clock: every function takes ``now``.
 """

@@ -1,4 +1,4 @@
-"""The admin dashboard: one page that says whether jobs run (see docs/dashboard.md).
+"""The admin dashboard: one page that says whether jobs run (see docs/monitoring.md).
 
 Daemons (alive, dead with their last heartbeat, stopped), overdue and failing jobs, runs in
 progress and stuck ones, and the last 24 hours as two charts (:mod:`akjob.charts`): runs per

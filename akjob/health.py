@@ -2,7 +2,7 @@
 
 One snapshot serves ``akjobd status --json``, the health view (:mod:`akjob.views`), the
 django-health-check plugin (:mod:`akjob.contrib.health_check`), the metrics view and the admin
-dashboard. Nothing here reads the clock: every function takes ``now``. See docs/health.md.
+dashboard. Nothing here reads the clock: every function takes ``now``. See docs/monitoring.md.
 """
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class Job(models.Model):
     _last_run = models.DateTimeField(null=True, blank=True)
     _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
     _last_interval = models.DateTimeField(null=True, blank=True)
-    # Alerts announced and not yet recovered (docs/alerts.md): the occurrence the job is overdue
+    # Alerts announced and not yet recovered (docs/monitoring.md): the occurrence the job is overdue
     # since, and the occurrence whose run failed. Written by akjob.alerts with compare-and-set
     # updates, so each is announced once whichever process notices first.
     _overdue_since = models.DateTimeField(null=True, blank=True, editable=False)

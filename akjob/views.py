@@ -1,5 +1,5 @@
 """Views for load balancers, probes and scrapers, included with ``path("akjob/",
-include("akjob.urls"))``: ``health/`` (docs/health.md) and ``metrics/`` (docs/metrics.md)."""
+include("akjob.urls"))``: ``health/`` (docs/monitoring.md) and ``metrics/`` (docs/monitoring.md)."""
 
 from __future__ import annotations
 

@@ -5,12 +5,13 @@ List it among the checks of the library's view::
     path("ht/", HealthCheckView.as_view(checks=[..., "akjob.contrib.health_check.Akjob"]))
 
 It fails (unavailable) when no akjobd is alive, and warns when jobs are overdue or runs are
-stuck (see docs/health.md).
+stuck (see docs/monitoring.md).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 from django.db import connections
 from health_check.base import HealthCheck
@@ -28,7 +29,8 @@ class Akjob(HealthCheck):
         try:
             data = snapshot(utcnow())
         finally:
-            connections.close_all()  # the library runs checks in threads of its own
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()  # the library's worker thread: leave no connection
         if not data["healthy"]:
             raise ServiceUnavailable("no akjobd is alive")
         if data["overdue"]:

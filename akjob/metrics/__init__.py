@@ -2,7 +2,7 @@
 
 Both are optional (``akjob[metrics]``, ``akjob[otel]``) and off by default. The loop calls one
 :class:`Hooks` object at a few points (a run started, a run ended, runs claimed, a heartbeat, a
-database error); with both off that object does nothing. See docs/metrics.md.
+database error); with both off that object does nothing. See docs/monitoring.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 Per job (labels ``job_id`` and ``job``, one series per job the project has): the last success,
 the last failure, the next run (Unix times), whether it is overdue, whether it is failing. For
 the cluster: akjobd processes by state, runs in progress and stuck, the due backlog. See
-docs/metrics.md.
+docs/monitoring.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""akjobd's own Prometheus metrics, served on ``AKJOB_METRICS_ADDR`` (docs/metrics.md).
+"""akjobd's own Prometheus metrics, served on ``AKJOB_METRICS_ADDR`` (docs/monitoring.md).
 
 Labels stay bounded. ``status`` has seven values. Job names become a ``job`` label only when
 ``AKJOB_METRICS_JOB_LABELS`` asks for it, and then only on the two run counters: ``True`` for

@@ -194,3 +194,21 @@ def test_alert_after_must_be_positive():
     with pytest.raises(ValidationError) as info:
         nightly(alert_after=timedelta(0))
     assert "alert_after must be longer than zero" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "rule"),
+    [
+        ("AKJOB_ALERT_EMAILS", "ops@example.com", "None or a list of e-mail addresses"),
+        ("AKJOB_METRICS_ADDR", "localhost", '"host:port"'),
+        ("AKJOB_METRICS_JOB_LABELS", -1, "True, False or an int >= 0"),
+        ("AKJOB_LOG_FORMAT", "xml", '"text" or "json"'),
+        ("AKJOB_ALERT_CHECK", 0, "a positive timedelta"),
+    ],
+)
+def test_bad_settings_are_named_with_their_rule(settings, name, value, rule):
+    from akjob.checks import check_settings
+
+    setattr(settings, name, value)
+    (error,) = [e for e in check_settings() if e.obj == name]
+    assert error.id == "akjob.E001" and rule in error.msg and name in error.msg
