@@ -233,8 +233,9 @@ class Daemon:
             # One transaction: on a database error nothing is written and all are kept.
             done = dispatcher.finish_batch(self.unrecorded, daemon=self.record)
             self.to_prune.update(claimed.job_id for claimed, *_ in self.unrecorded)
-            alerts.runs_ended(claimed.job_id for claimed, *_ in self.unrecorded)
+            ended_jobs = {claimed.job_id for claimed, *_ in self.unrecorded}
             self.unrecorded = []
+            alerts.runs_ended(ended_jobs)  # failing jobs and recoveries, announced once
             if run_finished.has_listeners(Job):
                 for record in JobRun.objects.filter(pk__in=done):
                     run_finished.send(sender=Job, run=record)

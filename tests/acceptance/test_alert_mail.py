@@ -4,26 +4,15 @@ every mail once."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.project import Project, wait_for
+from tests.acceptance.sites import SETUP
 from tests.acceptance.smtp import smtp_server
 
 pytestmark = pytest.mark.acceptance
-
-SETUP = """
-from datetime import datetime, timedelta, UTC
-from akjob.models import Job
-from tests.acceptance import jobs
-def make(name, code, **fields):
-    job = Job(name=name, **fields)
-    job.job_code_object = code
-    job.save()
-    print(name, job.pk)
-"""
 
 
 def settings(port: int) -> str:
@@ -100,15 +89,7 @@ make("slow", jobs.Gate({str(tmp_path / "slow")!r}, {str(gate)!r}),
                 wait_for(lambda b=beat: heartbeat(project) > b, timeout=30, what="a heartbeat")
             assert project.manage("akjobd", "check", check=False).returncode == 0
         finally:
-            stop = subprocess.run(
-                project.command(*project.akjobd_args("stop")),
-                cwd=project.base,
-                env=project.env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            stop = project.akjobd("stop")
             assert stop.returncode == 0, stop.stdout + stop.stderr
         subjects = smtp.subjects()
         assert sorted(subjects) == sorted(
