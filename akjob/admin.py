@@ -23,8 +23,9 @@ from django.utils.html import format_html
 from akjob import admin_views
 from akjob.admin_forms import JobAdminForm
 from akjob.cli import error_line, task_state
+from akjob.dashboard import DashboardAdmin
 from akjob.exceptions import AkjobError
-from akjob.models import DaemonRecord, Job, JobDates, JobRun
+from akjob.models import DaemonRecord, Dashboard, Job, JobDates, JobRun
 
 DASH = "\u2014"
 
@@ -170,6 +171,7 @@ class JobAdmin(admin.ModelAdmin):
                     "code_object",
                     "timeout",
                     "misfire_grace",
+                    "alert_after",
                     "deleteme",
                 ),
             },
@@ -392,3 +394,6 @@ class DaemonRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+admin.site.register(Dashboard, DashboardAdmin)

@@ -51,6 +51,7 @@ EDITABLE = (
     "active_time_tz_offset_timedelta",
     "timeout",
     "misfire_grace",
+    "alert_after",
     "deleteme",
 )
 KEEP_HELP = "Leave empty to keep the current code object."

@@ -29,6 +29,12 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
     "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
     "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
+    "AKJOB_ALERT_CHECK": timedelta(seconds=30),  # how often akjobd looks for overdue jobs
+    "AKJOB_ALERT_EMAILS": None,  # addresses of alert mails; None: Django's ADMINS
+    "AKJOB_METRICS_ADDR": None,  # "host:port" where akjobd serves /metrics; None: off
+    "AKJOB_METRICS_JOB_LABELS": 0,  # job names used as metric labels (0: none, True: all)
+    "AKJOB_LOG_FORMAT": "text",  # or "json": one JSON object per line in akjob's log files
+    "AKJOB_OTEL": False,  # OpenTelemetry spans around runs (needs akjob[otel])
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
 }
 
@@ -37,6 +43,8 @@ DJANGO_TIME_ZONE = "TIME_ZONE"
 
 # Environment variables that override the settings (the seed's launch options).
 ENVIRON = {
+    "AKJOB_METRICS_ADDR": "AKJOB_METRICS_ADDR",
+    "AKJOB_LOG_FORMAT": "AKJOB_LOG_FORMAT",
     "AKJOB_PID_DIR": "AKJOB_PID_DIR",
     "AKJOB_PID_NAME": "AKJOB_PID_NAME",
     "AKJOB_LOG_DIR": "AKJOB_LOG_DIR",
@@ -108,6 +116,28 @@ class _Settings:
     @property
     def out_keep(self) -> int:
         return int(_get("AKJOB_OUT_KEEP"))
+
+    @property
+    def alert_check(self) -> float:
+        return _seconds(_get("AKJOB_ALERT_CHECK"))
+
+    @property
+    def metrics_addr(self) -> str | None:
+        return _get("AKJOB_METRICS_ADDR") or None
+
+    @property
+    def metrics_job_labels(self) -> int | bool:
+        """How many job names may become metric labels: True for all, 0 for none."""
+        value = _get("AKJOB_METRICS_JOB_LABELS")
+        return value if isinstance(value, bool) else int(value)
+
+    @property
+    def log_format(self) -> str:
+        return str(_get("AKJOB_LOG_FORMAT"))
+
+    @property
+    def otel(self) -> bool:
+        return bool(_get("AKJOB_OTEL"))
 
     @property
     def default_timezone_name(self) -> str:

@@ -30,10 +30,11 @@ OFFSET_FIELDS = (
 )
 DAY = timedelta(hours=24)
 NO_CODE = "it has no code object (job_code_object is not set): there is nothing to run"
-# The longest run_every, timeout or misfire_grace: longer ones are mistakes, and overflow what
-# some databases store for a duration (a 64-bit count of microseconds, about 292,000 years).
+# The longest run_every, timeout, misfire_grace or alert_after: longer ones are mistakes, and
+# overflow what some databases store for a duration (a 64-bit count of microseconds, about
+# 292,000 years).
 LONGEST = timedelta(days=36500)
-DURATIONS = ("run_every", "timeout", "misfire_grace")
+DURATIONS = ("run_every", "timeout", "misfire_grace", "alert_after")
 
 
 def check_datetime(field: str, value: Any) -> datetime:
@@ -199,8 +200,8 @@ def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
 
 
 def check_durations(job: Job) -> None:
-    """``timeout`` and ``misfire_grace``, when set, are longer than zero (``run_every`` is
-    checked with the schedule), and none of the three is longer than :data:`LONGEST`."""
+    """``timeout``, ``misfire_grace`` and ``alert_after``, when set, are longer than zero
+    (``run_every`` is checked with the schedule), and none is longer than :data:`LONGEST`."""
     errors: dict[str, list[str]] = {}
     for field in DURATIONS:
         value = getattr(job, field)

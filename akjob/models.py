@@ -27,6 +27,7 @@ __all__ = [
     "JobDates",
     "JobRun",
     "DaemonRecord",
+    "Dashboard",
 ]
 
 ZERO = timedelta(0)
@@ -167,12 +168,22 @@ class Job(models.Model):
     deleteme = models.BooleanField(default=False)
     misfire_grace = models.DurationField(null=True, blank=True)
     timeout = models.DurationField(null=True, blank=True)
+    alert_after = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="an occurrence with no successful run within this time makes the job overdue",
+    )
 
     # Housekeeping (written by akjob)
     _run_count = models.PositiveIntegerField(default=0)
     _last_run = models.DateTimeField(null=True, blank=True)
     _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
     _last_interval = models.DateTimeField(null=True, blank=True)
+    # Alerts announced and not yet recovered (docs/monitoring.md): the occurrence the job is overdue
+    # since, and the occurrence whose run failed. Written by akjob.alerts with compare-and-set
+    # updates, so each is announced once whichever process notices first.
+    _overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
+    _failing_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -486,6 +497,15 @@ class DaemonRecord(models.Model):
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"
+
+
+class Dashboard(DaemonRecord):
+    """No table of its own: the admin dashboard's place in the admin index (akjob.dashboard)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 def last_grid_point(anchor: datetime, every: timedelta, scheduled: datetime) -> datetime:
