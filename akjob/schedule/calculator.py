@@ -136,9 +136,7 @@ def jittered_search(schedule: Schedule, start: int) -> JitteredSearch | None:
     elif not allowed.days.possible():
         return None
     occurrences = Search(plain, max(start - jitter, MIN_INSTANT))
-    return JitteredSearch(
-        occurrences.first, allowed, schedule.seed, jitter, start, start + HORIZON
-    )
+    return JitteredSearch(occurrences.first, allowed, schedule.seed, jitter, start, start + HORIZON)
 
 
 def make_search(schedule: Schedule, start: int) -> Search | JitteredSearch | None:

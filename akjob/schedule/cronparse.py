@@ -4,11 +4,11 @@ The dialect (docs/schedule.md, "Cron"): minute (0–59), hour (0–23), day of m
 (1–12 or JAN–DEC), day of week (0–7 or SUN–SAT; 0 and 7 are Sunday). Each field is a
 comma-separated list of terms; a term is ``*``, a number, a range ``a-b``, any of those with a
 step (``*/15``, ``5/15`` = 5, 20, 35, 50, ``1-10/3``), and in the day fields: ``L`` (the month's
-last day) and ``LW`` (its last weekday, Monday to Friday) and ``L-3`` (three days before the last day) in the
-day of month; ``5L`` (the last Friday) and ``1#2`` (the second Monday) in the day of week. Names
-and ``L`` may be written in any case. This is the dialect of the cronsim package, which akjob used
-before reading cron itself, so stored expressions keep their meaning; ``L-n`` is Quartz's form,
-added with the same meaning there.
+last day), ``LW`` (its last weekday, Monday to Friday) and ``L-3`` (three days before the last
+day) in the day of month; ``5L`` (the last Friday) and ``1#2`` (the second Monday) in the day of
+week. Names and ``L`` may be written in any case. This is the dialect of the cronsim package,
+which akjob used before reading cron itself, so stored expressions keep their meaning; ``L-n``
+is Quartz's form, with Quartz's meaning.
 """
 
 from __future__ import annotations

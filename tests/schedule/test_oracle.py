@@ -80,9 +80,9 @@ class Plan:
     dates: list[datetime] = field(default_factory=list)
     intervals: list[tuple[datetime, int]] = field(default_factory=list)
     # (days, at, tz, days before the last, (weekday, k) with k = -1 for the last)
-    monthly: list[tuple[frozenset[int], time, tzinfo, frozenset[int], frozenset[tuple[int, int]]]] = (
-        field(default_factory=list)
-    )
+    monthly: list[
+        tuple[frozenset[int], time, tzinfo, frozenset[int], frozenset[tuple[int, int]]]
+    ] = field(default_factory=list)
     weekly: list[tuple[frozenset[int], time, tzinfo]] = field(default_factory=list)
     crons: list[tuple[str, tzinfo]] = field(default_factory=list)
     tz: tzinfo = UTC
