@@ -148,6 +148,21 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Calendars, places in the month, jitter",
+            {
+                "fields": (
+                    "month_positions",
+                    "business_days_only",
+                    "holidays",
+                    "exclude_dates",
+                    "jitter",
+                ),
+                "description": "Places in the month run at monthly_time. Holidays, excluded "
+                "dates and business days are limits, read in the job's time zone. Jitter moves "
+                "each run later by a fixed amount of up to its value (docs/schedule.md).",
+            },
+        ),
+        (
             "Time zone",
             {
                 "fields": (

@@ -49,6 +49,12 @@ EDITABLE = (
     "weekly_time_tz_offset_timedelta",
     "monthly_time_tz_offset_timedelta",
     "active_time_tz_offset_timedelta",
+    # calendars, places in the month, jitter
+    "month_positions",
+    "business_days_only",
+    "holidays",
+    "exclude_dates",
+    "jitter",
     "timeout",
     "misfire_grace",
     "deleteme",
