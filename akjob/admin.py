@@ -148,7 +148,7 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Calendars, places in the month, jitter",
+            "Calendars, places in the month, jitter, catch-up",
             {
                 "fields": (
                     "month_positions",
@@ -156,10 +156,12 @@ class JobAdmin(admin.ModelAdmin):
                     "holidays",
                     "exclude_dates",
                     "jitter",
+                    "catch_up",
                 ),
                 "description": "Places in the month run at monthly_time. Holidays, excluded "
                 "dates and business days are limits, read in the job's time zone. Jitter moves "
-                "each run later by a fixed amount of up to its value (docs/schedule.md).",
+                "each run later by a fixed amount of up to its value (docs/schedule.md). Catch-up "
+                "says what happens to occurrences missed while no akjobd ran (docs/daemon.md).",
             },
         ),
         (

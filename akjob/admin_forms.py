@@ -55,6 +55,7 @@ EDITABLE = (
     "holidays",
     "exclude_dates",
     "jitter",
+    "catch_up",
     "timeout",
     "misfire_grace",
     "deleteme",

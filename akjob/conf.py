@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
     "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
     "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
+    "AKJOB_CATCH_UP_MAX": 100,  # occurrences a job with catch_up "all" runs after a gap
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
 }
 
@@ -104,6 +105,11 @@ class _Settings:
     @property
     def start_timeout(self) -> float:
         return _seconds(_get("AKJOB_START_TIMEOUT"))
+
+    @property
+    def catch_up_max(self) -> int:
+        """How many late occurrences a job with ``catch_up = "all"`` runs at most (at least 1)."""
+        return max(int(_get("AKJOB_CATCH_UP_MAX")), 1)
 
     @property
     def out_keep(self) -> int:

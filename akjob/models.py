@@ -195,6 +195,16 @@ class Job(models.Model):
     )
 
     # Execution
+    catch_up = models.CharField(
+        max_length=8,
+        choices=[
+            ("once", "once: missed occurrences run once, together"),
+            ("none", "none: missed occurrences are recorded missed"),
+            ("all", "all: every missed occurrence runs, oldest first"),
+        ],
+        default="once",
+        help_text="what happens to occurrences missed while no akjobd could run them",
+    )
     deleteme = models.BooleanField(default=False)
     misfire_grace = models.DurationField(null=True, blank=True)
     timeout = models.DurationField(null=True, blank=True)

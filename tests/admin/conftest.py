@@ -39,6 +39,7 @@ EMPTY_FORM = {
     "holidays": "",
     "exclude_dates": "",
     "jitter": "",
+    "catch_up": "once",
     "function": "",
     "arguments": "",
     "keyword_arguments": "",
@@ -101,6 +102,7 @@ def _stored(job: Job) -> dict[str, Any]:
     for name in ("month_positions", "holidays", "exclude_dates"):
         data[name] = getattr(job, name)
     data["jitter"] = str(job.jitter) if job.jitter else ""
+    data["catch_up"] = job.catch_up
     if job.business_days_only:
         data["business_days_only"] = "on"
     if not job.job_enabled:

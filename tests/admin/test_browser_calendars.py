@@ -8,13 +8,11 @@ from datetime import date, time, timedelta
 import pytest
 
 from akjob.models import Job
-from tests.admin.test_browser import (  # noqa: F401 - fixtures
-    browser,
-    make_job,
-    page,
-    shot,
-    static_files,
-)
+from tests.admin import test_browser as shared
+from tests.admin.test_browser import make_job, shot
+
+# The browser, the live server's static files and a logged-in page, as test_browser.py has them.
+browser, static_files, page = shared.browser, shared.static_files, shared.page
 
 pytestmark = pytest.mark.browser
 
