@@ -1,9 +1,10 @@
 """Catch-up policies with real akjobd processes, on SQLite, PostgreSQL and MariaDB: a job whose
 occurrences piled up while no daemon ran (its next run time moved back, as an outage leaves it).
 
-Several daemons share a database server; SQLite takes one. What ran is read from the file the job code appends to (each run writes the occurrence
-``current_run()`` told it) and checked against the run records: no occurrence runs twice, none
-after the missed ones is lost, and the oldest run first.
+Several daemons share a database server; SQLite takes one. What ran is read from the file the
+job code appends to (each run writes the occurrence ``current_run()`` told it) and checked
+against the run records: no occurrence runs twice, none after the missed ones is lost, and the
+oldest runs first.
 """
 
 from __future__ import annotations
