@@ -62,13 +62,19 @@ def _compile_cached(schedule: Schedule) -> Compiled | None:
     return _compile(schedule)
 
 
+def compile_limits(limits: Limits) -> tuple[Allowed | None, bool]:
+    """The limits ready to search (None: they limit nothing), and whether any day passes them."""
+    allowed = Allowed(limits)
+    if allowed.is_open:
+        return None, True
+    return allowed, allowed.days.possible()
+
+
 def _compile(schedule: Schedule) -> Compiled | None:
     if not schedule.enabled or schedule.remaining == 0 or not schedule.sources:
         return None
-    allowed = Allowed(schedule.limits)
-    if allowed.is_open:
-        allowed = None
-    elif not allowed.days.possible():
+    allowed, possible = compile_limits(schedule.limits)
+    if not possible:
         return None
     runners = [compile_source(source, allowed) for source in schedule.sources]
     runners = [runner for runner in runners if not isinstance(runner, Never)]
@@ -128,12 +134,8 @@ def jittered_search(schedule: Schedule, start: int) -> JitteredSearch | None:
     plain = compile_schedule(
         replace(schedule, limits=Limits(), jitter=timedelta(0), seed="", remaining=None)
     )
-    if plain is None:
-        return None
-    allowed = Allowed(schedule.limits)
-    if allowed.is_open:
-        allowed = None
-    elif not allowed.days.possible():
+    allowed, possible = compile_limits(schedule.limits)
+    if plain is None or not possible:
         return None
     occurrences = Search(plain, max(start - jitter, MIN_INSTANT))
     return JitteredSearch(occurrences.first, allowed, schedule.seed, jitter, start, start + HORIZON)
