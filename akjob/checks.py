@@ -135,6 +135,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "AKJOB_LOG_FORMAT": (lambda v: v in ("text", "json"), '"text" or "json"'),
     "AKJOB_OTEL": (lambda v: isinstance(v, bool), "True or False"),
+    "AKJOB_CATCH_UP_MAX": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
 }
 
 

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_METRICS_JOB_LABELS": 0,  # job names used as metric labels (0: none, True: all)
     "AKJOB_LOG_FORMAT": "text",  # or "json": one JSON object per line in akjob's log files
     "AKJOB_OTEL": False,  # OpenTelemetry spans around runs (needs akjob[otel])
+    "AKJOB_CATCH_UP_MAX": 100,  # occurrences a job with catch_up "all" runs after a gap
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
 }
 
@@ -112,6 +113,11 @@ class _Settings:
     @property
     def start_timeout(self) -> float:
         return _seconds(_get("AKJOB_START_TIMEOUT"))
+
+    @property
+    def catch_up_max(self) -> int:
+        """How many late occurrences a job with ``catch_up = "all"`` runs at most (at least 1)."""
+        return max(int(_get("AKJOB_CATCH_UP_MAX")), 1)
 
     @property
     def out_keep(self) -> int:

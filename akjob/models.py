@@ -13,6 +13,7 @@ from typing import Any
 from django.db import models, transaction
 
 from akjob import codeobjects, daysets, jobcode
+from akjob.calendars import ExcludeDatesProperty
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
 from akjob.signals import deleting_jobs, suspend_reschedule
@@ -119,6 +120,11 @@ SCHEDULE_FIELDS = frozenset(
         "active_time_tz_offset_timedelta",
         "active_date_begin",
         "active_date_end",
+        "month_positions",
+        "exclude_dates",
+        "holidays",
+        "business_days_only",
+        "jitter",
         "_run_count",
         "_last_interval",
     }
@@ -143,6 +149,13 @@ class Job(models.Model):
     weekly_days = models.ManyToManyField(DayOfWeek, blank=True, related_name="weekly_jobs")
     weekly_time = models.TimeField(null=True, blank=True)
     weekly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    month_positions = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="places in the month, run at monthly_time: L (the last day), L-3 (three days "
+        "before it), MON#1 (the first Monday), FRIL (the last Friday)",
+    )
     cron = models.CharField(max_length=200, blank=True, default="")
     timezone = models.CharField(
         max_length=64, blank=True, default="", help_text="IANA zone, e.g. America/Denver"
@@ -163,8 +176,36 @@ class Job(models.Model):
     active_months = models.ManyToManyField(Months, blank=True, related_name="active_jobs")
     active_date_begin = models.DateField(null=True, blank=True)
     active_date_end = models.DateField(null=True, blank=True)
+    exclude_dates = models.TextField(
+        blank=True, default="", help_text="dates (YYYY-MM-DD) with no run, comma-separated"
+    )
+    holidays = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="no run on the public holidays of this country, e.g. US or DE-BY "
+        "(needs akjob[holidays])",
+    )
+    business_days_only = models.BooleanField(
+        default=False, help_text="run on Monday to Friday only, holidays excepted"
+    )
+    jitter = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="move each run later by up to this much, the same amount for a run every time",
+    )
 
     # Execution
+    catch_up = models.CharField(
+        max_length=8,
+        choices=[
+            ("once", "once: missed occurrences run once, together"),
+            ("none", "none: missed occurrences are recorded missed"),
+            ("all", "all: every missed occurrence runs, oldest first"),
+        ],
+        default="once",
+        help_text="what happens to occurrences missed while no akjobd could run them",
+    )
     deleteme = models.BooleanField(default=False)
     misfire_grace = models.DurationField(null=True, blank=True)
     timeout = models.DurationField(null=True, blank=True)
@@ -199,6 +240,7 @@ class Job(models.Model):
     )
     active_months_list = DaySetProperty("active_months", 1, 12, "a month")
     dates_list = DatesListProperty()
+    exclude_dates_list = ExcludeDatesProperty()
 
     class Meta:
         ordering = ["id"]
