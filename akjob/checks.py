@@ -117,7 +117,36 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
         "an int >= 1",
     ),
+    "AKJOB_ALERT_CHECK": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_ALERT_EMAILS": (
+        lambda v: (
+            v is None
+            or (isinstance(v, list | tuple) and all(isinstance(a, str) and "@" in a for a in v))
+        ),
+        "None or a list of e-mail addresses",
+    ),
+    "AKJOB_METRICS_ADDR": (
+        lambda v: v is None or v == "" or _address(v),
+        'None or "host:port" (":port" for every interface)',
+    ),
+    "AKJOB_METRICS_JOB_LABELS": (
+        lambda v: isinstance(v, bool) or (isinstance(v, int) and v >= 0),
+        "True, False or an int >= 0 (how many job names may become labels)",
+    ),
+    "AKJOB_LOG_FORMAT": (lambda v: v in ("text", "json"), '"text" or "json"'),
+    "AKJOB_OTEL": (lambda v: isinstance(v, bool), "True or False"),
+    "AKJOB_CATCH_UP_MAX": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
 }
+
+
+def _address(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    port = value.rpartition(":")[2]
+    return port.isdigit() and 0 < int(port) < 65536
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import models, transaction
 
 from akjob import codeobjects, daysets, jobcode
+from akjob.calendars import ExcludeDatesProperty
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
 from akjob.signals import deleting_jobs, suspend_reschedule
@@ -27,6 +28,7 @@ __all__ = [
     "JobDates",
     "JobRun",
     "DaemonRecord",
+    "Dashboard",
     "UpcomingRun",
 ]
 
@@ -121,6 +123,11 @@ SCHEDULE_FIELDS = frozenset(
         "active_time_tz_offset_timedelta",
         "active_date_begin",
         "active_date_end",
+        "month_positions",
+        "exclude_dates",
+        "holidays",
+        "business_days_only",
+        "jitter",
         "_run_count",
         "_last_interval",
     }
@@ -182,6 +189,13 @@ class Job(models.Model):
     )
     weekly_time_tz_offset_timedelta = models.DurationField(
         "weekly time's UTC offset", default=ZERO, help_text=OFFSET_HELP
+    )
+    month_positions = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="places in the month, run at monthly_time: L (the last day), L-3 (three days "
+        "before it), MON#1 (the first Monday), FRIL (the last Friday)",
     )
     cron = models.CharField(
         "cron expression",
@@ -247,7 +261,36 @@ class Job(models.Model):
         "last active day", null=True, blank=True, help_text="… until this date (included)."
     )
 
+    exclude_dates = models.TextField(
+        blank=True, default="", help_text="dates (YYYY-MM-DD) with no run, comma-separated"
+    )
+    holidays = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="no run on the public holidays of this country, e.g. US or DE-BY "
+        "(needs akjob[holidays])",
+    )
+    business_days_only = models.BooleanField(
+        default=False, help_text="run on Monday to Friday only, holidays excepted"
+    )
+    jitter = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="move each run later by up to this much, the same amount for a run every time",
+    )
+
     # Execution
+    catch_up = models.CharField(
+        max_length=8,
+        choices=[
+            ("once", "once: missed occurrences run once, together"),
+            ("none", "none: missed occurrences are recorded missed"),
+            ("all", "all: every missed occurrence runs, oldest first"),
+        ],
+        default="once",
+        help_text="what happens to occurrences missed while no akjobd could run them",
+    )
     deleteme = models.BooleanField(
         "delete when next due",
         default=False,
@@ -269,11 +312,22 @@ class Job(models.Model):
         "e.g. “1 hour”. Empty: no limit.",
     )
 
+    alert_after = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="an occurrence with no successful run within this time makes the job overdue",
+    )
+
     # Housekeeping (written by akjob)
     _run_count = models.PositiveIntegerField("runs so far", default=0)
     _last_run = models.DateTimeField("last run", null=True, blank=True)
     _next_run = models.DateTimeField("next run", null=True, blank=True, db_index=True)
     _last_interval = models.DateTimeField("interval anchor", null=True, blank=True)
+    # Alerts announced and not yet recovered (docs/monitoring.md): the occurrence the job is overdue
+    # since, and the occurrence whose run failed. Written by akjob.alerts with compare-and-set
+    # updates, so each is announced once whichever process notices first.
+    _overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
+    _failing_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -289,6 +343,7 @@ class Job(models.Model):
     )
     active_months_list = DaySetProperty("active_months", 1, 12, "a month")
     dates_list = DatesListProperty()
+    exclude_dates_list = ExcludeDatesProperty()
 
     class Meta:
         ordering = ["id"]
@@ -601,6 +656,15 @@ class DaemonRecord(models.Model):
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"
+
+
+class Dashboard(DaemonRecord):
+    """No table of its own: the admin dashboard's place in the admin index (akjob.dashboard)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 def interval_anchor(job: Job, now: datetime) -> datetime:

@@ -36,7 +36,7 @@ UNIT_WORDS = {
     "seconds": 1,
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
-_CLOCK = re.compile(r"^(?:(\d+)\s*(?:days?,?\s*|\s))?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+_CLOCK = re.compile(r"^(?:(\d+)\s*(?:days?,?\s*|\s))?(\d+):(\d{1,2})(?::(\d{1,2}(?:\.\d{1,6})?))?$")
 MAX_DURATION_TEXT = 100  # characters: anything longer is not a duration a person typed
 
 
@@ -102,8 +102,9 @@ def parse_duration(text: str) -> timedelta:
 def _parse(cleaned: str) -> timedelta:
     clock = _CLOCK.match(cleaned)
     if clock:
-        days, hours, minutes, secs = (int(g) if g else 0 for g in clock.groups())
-        if minutes > 59 or secs > 59:
+        days, hours, minutes = (int(g) if g else 0 for g in clock.groups()[:3])
+        secs = float(clock.group(4) or 0)
+        if minutes > 59 or secs >= 60:
             raise ValueError(_DURATION_HELP)
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=secs)
     if re.fullmatch(r"\d+", cleaned):
@@ -119,7 +120,7 @@ def _parse(cleaned: str) -> timedelta:
         rest = rest.replace(match.group(0), " ", 1)
     if not parts or re.sub(r"[\s,]|\band\b", "", rest):
         raise ValueError(_DURATION_HELP)
-    return timedelta(seconds=round(total))
+    return timedelta(seconds=total)
 
 
 _DURATION_HELP = "write a duration such as “15 minutes”, “1h30m”, “90 s” or “00:15:00”"

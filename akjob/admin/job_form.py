@@ -53,10 +53,20 @@ EDITABLE = (
     "weekly_time_tz_offset_timedelta",
     "monthly_time_tz_offset_timedelta",
     "active_time_tz_offset_timedelta",
+    # calendars, places in the month, jitter
+    "month_positions",
+    "business_days_only",
+    "holidays",
+    "exclude_dates",
+    "jitter",
+    "catch_up",
     "timeout",
     "misfire_grace",
+    "alert_after",
     "deleteme",
 )
+# Durations typed in words ("15 minutes") and shown back in words.
+DURATION_FIELDS = ("run_every", "timeout", "misfire_grace", "jitter", "alert_after")
 KEEP_HELP = "Leave empty to keep the current code object: {summary}."
 NEW_HELP = "The registered function the job calls (@akjob.job_function or AKJOB_JOB_FUNCTIONS)."
 NONE_REGISTERED = (
@@ -162,7 +172,7 @@ class JobAdminForm(forms.ModelForm):
     class Meta:
         model = Job
         fields = EDITABLE
-        field_classes = dict.fromkeys(("run_every", "timeout", "misfire_grace"), HumanDurationField)
+        field_classes = dict.fromkeys(DURATION_FIELDS, HumanDurationField)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

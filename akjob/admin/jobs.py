@@ -152,6 +152,23 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Calendars, places in the month, jitter, catch-up",
+            {
+                "fields": (
+                    "month_positions",
+                    "business_days_only",
+                    "holidays",
+                    "exclude_dates",
+                    "jitter",
+                    "catch_up",
+                ),
+                "description": "Places in the month run at monthly_time. Holidays, excluded "
+                "dates and business days are limits, read in the job's time zone. Jitter moves "
+                "each run later by a fixed amount of up to its value (docs/schedule.md). Catch-up "
+                "says what happens to occurrences missed while no akjobd ran (docs/daemon.md).",
+            },
+        ),
+        (
             "Time zone",
             {
                 "fields": (
@@ -174,6 +191,7 @@ class JobAdmin(admin.ModelAdmin):
                     "code_object",
                     "timeout",
                     "misfire_grace",
+                    "alert_after",
                     "deleteme",
                 ),
             },
