@@ -286,7 +286,7 @@ def check(job: Job) -> None:
 
 
 def _check_monthly(job: Job) -> None:
-    _pair(job, "monthly_days", "monthly_time", job.monthly_days_list)
+    _monthly(job, job.monthly_days_list, UTC)
 
 
 def _check_weekly(job: Job) -> None:
