@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import autodiscover_modules, import_string
 
 from akjob import durations, registry
@@ -89,9 +89,7 @@ class Declared:
     origin: str  # how messages name it
 
     def path(self) -> str:
-        if isinstance(self.target, str):
-            return self.target
-        return registry.dotted_path(self.target)
+        return self.target if isinstance(self.target, str) else _path_of(self.target)
 
 
 @dataclass(frozen=True)
@@ -163,9 +161,22 @@ def scheduled(func: F | None = None, /, **options: Any) -> F | Callable[[F], F]:
     return declare
 
 
-def _origin(function: Any) -> str:
+def _path_of(function: Any) -> str:
+    """The dotted path a declared function (or Django task) is imported by."""
+    if _task(function):
+        return str(function.module_path)
     try:
         return registry.dotted_path(function)
+    except ImproperlyConfigured:
+        raise ValueError(
+            f"{function!r} is not a module-level function: a schedule needs a function that "
+            "can be imported by its dotted path"
+        ) from None
+
+
+def _origin(function: Any) -> str:
+    try:
+        return _path_of(function)
     except Exception:  # noqa: BLE001 - any object: named as it prints
         return repr(function)
 
