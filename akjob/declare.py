@@ -282,7 +282,15 @@ def read(declared: Declared) -> Declaration:
     if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
         raise _error("args", "args must be a list or tuple and kwargs a dict")
     declaration = Declaration(
-        key, path, declared.origin, fields, lists, dates, enabled, tuple(args), dict(kwargs),
+        key,
+        path,
+        declared.origin,
+        fields,
+        lists,
+        dates,
+        enabled,
+        tuple(args),
+        dict(kwargs),
         is_task=_task(target),
     )
     _check_code(declaration, target)

@@ -58,7 +58,9 @@ class Change:
         head = f"{self.action} {self.key}{where}"
         if not self.fields:
             return head
-        parts = [f"{name}: {_show(old)} -> {_show(new)}" for name, (old, new) in self.fields.items()]
+        parts = [
+            f"{name}: {_show(old)} -> {_show(new)}" for name, (old, new) in self.fields.items()
+        ]
         return f"{head}: " + "; ".join(parts)
 
 
@@ -123,7 +125,9 @@ def sync(
     using = using or router.db_for_write(Job)
     now = truncate(now or utcnow())
     with sync_lock(using), transaction.atomic(using=using):
-        jobs = {job.code_key: job for job in Job.objects.using(using).filter(code_key__isnull=False)}
+        jobs = {
+            job.code_key: job for job in Job.objects.using(using).filter(code_key__isnull=False)
+        }
         changes, unchanged = plan(declarations, invalid, jobs, policy)
         if not dry_run:
             for change in changes:

@@ -15,7 +15,9 @@ from akjob.exceptions import AkjobError
 log = logging.getLogger("akjob.sync")
 
 
-def after_migrate(sender: Any, *, using: str = "default", verbosity: int = 1, **kwargs: Any) -> None:
+def after_migrate(
+    sender: Any, *, using: str = "default", verbosity: int = 1, **kwargs: Any
+) -> None:
     """Receiver of ``post_migrate`` for akjob's app: sync once akjob's tables are complete."""
     from akjob import sync
 

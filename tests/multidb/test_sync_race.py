@@ -28,16 +28,18 @@ KEPT, NEW, REMOVED = 20, 10, 5
 SETTINGS = f"""
 import os
 
-_FUNC = "tests.incode.funcs.poll"
+_F = "tests.incode.funcs.poll"
 if os.environ.get("SCHEDULES") == "before":
-    AKJOB_SCHEDULES = {{f"k{{i:02}}": {{"function": _FUNC, "every": f"{{i + 1}}m"}} for i in range({KEPT})}}
-    AKJOB_SCHEDULES |= {{f"r{{i:02}}": {{"function": _FUNC, "every": "1h"}} for i in range({REMOVED})}}
+    AKJOB_SCHEDULES = {{
+        f"k{{i:02}}": {{"function": _F, "every": f"{{i + 1}}m"}} for i in range({KEPT})
+    }}
+    AKJOB_SCHEDULES |= {{f"r{{i:02}}": {{"function": _F, "every": "1h"}} for i in range({REMOVED})}}
 else:
     AKJOB_SCHEDULES = {{
-        f"k{{i:02}}": {{"function": _FUNC, "cron": f"{{i}} * * * *", "timeout": "30s"}}
+        f"k{{i:02}}": {{"function": _F, "cron": f"{{i}} * * * *", "timeout": "30s"}}
         for i in range({KEPT})
     }}
-    AKJOB_SCHEDULES |= {{f"n{{i:02}}": {{"function": _FUNC, "every": "2h"}} for i in range({NEW})}}
+    AKJOB_SCHEDULES |= {{f"n{{i:02}}": {{"function": _F, "every": "2h"}} for i in range({NEW})}}
 """
 
 # Run by each racing process: say it is ready, wait at the barrier (a FIFO that opens for
@@ -130,7 +132,7 @@ def test_three_processes_sync_at_once(vendor_db, tmp_path: Path) -> None:
         for proc in racers:
             if proc.poll() is None:
                 proc.kill()
-    for proc, (out, err) in zip(racers, outputs, strict=True):
+    for proc, (_out, err) in zip(racers, outputs, strict=True):
         assert proc.returncode == 0, err
     made = Counter()
     for out, _err in outputs:
@@ -167,6 +169,8 @@ def test_three_processes_sync_at_once(vendor_db, tmp_path: Path) -> None:
     )
     assert history == [(KEPT,)]
     # A sync after the race finds nothing left to do.
-    assert project.manage("akjobd", "sync").stdout.strip().endswith(
-        f"0 changed, {KEPT + NEW + REMOVED} unchanged, 0 invalid"
+    assert (
+        project.manage("akjobd", "sync")
+        .stdout.strip()
+        .endswith(f"0 changed, {KEPT + NEW + REMOVED} unchanged, 0 invalid")
     )
