@@ -8,7 +8,6 @@ operator's, and a sync leaves that as the operator set it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -30,19 +29,12 @@ EXPLANATION = (
 )
 
 
-def _declared_path(job: Any) -> str:
-    try:
-        return str(json.loads(job.code_declaration or "{}").get("path") or "")
-    except ValueError:
-        return ""
-
-
 class CodeManagedJobAdminMixin:
     """Mixed into the job admin (before ``admin.ModelAdmin``)."""
 
     @admin.display(description="declared in")
     def declared_in_code(self, job: Any) -> str:
-        path = _declared_path(job) or "?"
+        path = job.declared_path or "?"
         removed = ""
         if job.code_removed is not None:
             removed = f" — removed from the code on {job.code_removed:%Y-%m-%d %H:%M:%S} UTC"

@@ -396,6 +396,17 @@ class Job(models.Model):
         """Whether the job is declared in code (its schedule is the code's to change)."""
         return self.code_key is not None
 
+    @property
+    def declared_path(self) -> str:
+        """For a job declared in code, the dotted path of its function; "" otherwise."""
+        import json
+
+        try:
+            recorded = json.loads(self.code_declaration or "{}")
+        except ValueError:
+            return ""
+        return str(recorded.get("path") or "") if isinstance(recorded, dict) else ""
+
     def describe(self) -> str:
         """A one-line description of the schedule, e.g. "every 15 minutes, Mon–Fri"."""
         from akjob.jobschedule import describe_job

@@ -21,8 +21,14 @@ def after_migrate(
     """Receiver of ``post_migrate`` for akjob's app: sync once akjob's tables are complete."""
     from akjob import sync
 
+    from django.db import router
+
+    from akjob.models import Job
+
     if kwargs.get("plan") is None:
         return  # not sent by migrate (flush sends it too, on emptied tables)
+    if not router.allow_migrate_model(using, Job):
+        return  # akjob's tables live in another database
     if _unapplied(using):
         return  # migrated to an earlier state on purpose: the tables may lack the key
     try:

@@ -218,3 +218,11 @@ def test_a_bad_removal_policy_is_refused(settings) -> None:
     settings.AKJOB_SYNC_REMOVED = "archive"
     with pytest.raises(CommandError, match="AKJOB_SYNC_REMOVED must be one of disable, delete"):
         call_command("akjobd", "sync")
+
+
+def test_showinfo_says_where_the_job_is_declared(capsys) -> None:
+    akjob.scheduled(every="15m")(funcs.poll)
+    run()
+    call_command("akjobd", "showinfo", str(declared().pk))
+    out = capsys.readouterr().out
+    assert f"declared in code: {POLL} (key {POLL}); its schedule changes with the code" in out
