@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
     "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
+    "AKJOB_SCHEDULES": {},  # schedules declared in settings, by key (docs/schedules-in-code.md)
+    "AKJOB_SYNC_REMOVED": "disable",  # a sync disables ("disable") or deletes ("delete") a job
 }
 
 # The value of AKJOB_DEFAULT_TIMEZONE that stands for Django's TIME_ZONE setting.
@@ -108,6 +110,21 @@ class _Settings:
     @property
     def out_keep(self) -> int:
         return int(_get("AKJOB_OUT_KEEP"))
+
+    @property
+    def schedules(self) -> Any:
+        """``AKJOB_SCHEDULES`` as set (checked where it is read, by akjob.declare)."""
+        return _get("AKJOB_SCHEDULES") or {}
+
+    @property
+    def sync_removed(self) -> str:
+        """``AKJOB_SYNC_REMOVED``: "disable" or "delete"; ImproperlyConfigured otherwise."""
+        value = _get("AKJOB_SYNC_REMOVED")
+        if value not in ("disable", "delete"):
+            raise ImproperlyConfigured(
+                f"AKJOB_SYNC_REMOVED must be one of disable, delete, not {value!r}"
+            )
+        return str(value)
 
     @property
     def default_timezone_name(self) -> str:

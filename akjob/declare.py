@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.utils.module_loading import autodiscover_modules, import_string
 
 from akjob import durations, registry
+from akjob.conf import akjob_settings
 
 __all__ = ["Declaration", "Invalid", "collect", "scheduled"]
 
@@ -188,7 +188,7 @@ def _task(obj: Any) -> bool:
 
 
 def _from_setting() -> tuple[list[Declared], list[Invalid]]:
-    value = getattr(settings, SETTING, None) or {}
+    value = akjob_settings.schedules
     if not isinstance(value, dict):
         return [], [Invalid(None, SETTING, f"{SETTING} must be a dict keyed by name")]
     found, invalid = [], []

@@ -31,6 +31,7 @@ from typing import Any
 from django.db import router, transaction
 
 from akjob import declare
+from akjob.conf import akjob_settings
 from akjob.declare import Declaration, Invalid
 from akjob.exceptions import JobCodeError
 from akjob.synclock import sync_lock
@@ -39,8 +40,6 @@ from akjob.timeutil import truncate, utcnow
 __all__ = ["Change", "Report", "removed_policy", "sync"]
 
 log = logging.getLogger("akjob.sync")
-REMOVED_SETTING = "AKJOB_SYNC_REMOVED"
-REMOVED_POLICIES = ("disable", "delete")
 LIST_PROPS = {name: f"{name}_list" for name in declare.LISTS}
 
 
@@ -97,16 +96,7 @@ class Report:
 
 def removed_policy() -> str:
     """``AKJOB_SYNC_REMOVED``: "disable" (the default) or "delete"."""
-    from django.conf import settings
-
-    value = getattr(settings, REMOVED_SETTING, "disable")
-    if value not in REMOVED_POLICIES:
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            f"{REMOVED_SETTING} must be one of {', '.join(REMOVED_POLICIES)}, not {value!r}"
-        )
-    return value
+    return akjob_settings.sync_removed
 
 
 def sync(

@@ -19,10 +19,9 @@ def after_migrate(
     sender: Any, *, using: str = "default", verbosity: int = 1, **kwargs: Any
 ) -> None:
     """Receiver of ``post_migrate`` for akjob's app: sync once akjob's tables are complete."""
-    from akjob import sync
-
     from django.db import router
 
+    from akjob import sync
     from akjob.models import Job
 
     if kwargs.get("plan") is None:
