@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 
 import akjob
-from akjob import declare, registry, sync
+from akjob import sync
 from akjob.codeobjects import JobCallable
 from akjob.models import Job
 from tests.admin.conftest import job_form
@@ -22,21 +22,15 @@ from tests.admin.test_browser import (  # noqa: F401 - fixtures
     shot,
     static_files,
 )
-from tests.incode import funcs
+from tests.incode import funcs, isolation
 
 POLL = "tests.incode.funcs.poll"
 
 
 @pytest.fixture(autouse=True)
 def no_declarations() -> Iterator[None]:
-    saved, functions = list(declare._declared), dict(registry._decorated)
-    declare._declared.clear()
-    try:
+    with isolation.no_declarations():
         yield
-    finally:
-        declare._declared[:] = saved
-        registry._decorated.clear()
-        registry._decorated.update(functions)
 
 
 def declared_job() -> Job:

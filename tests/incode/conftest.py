@@ -6,17 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from akjob import declare, registry
+from tests.incode import isolation
 
 
 @pytest.fixture(autouse=True)
 def no_declarations() -> Iterator[None]:
     """Each test declares its own schedules; those of the tests before are gone."""
-    saved, functions = list(declare._declared), dict(registry._decorated)
-    declare._declared.clear()
-    try:
+    with isolation.no_declarations():
         yield
-    finally:
-        declare._declared[:] = saved
-        registry._decorated.clear()
-        registry._decorated.update(functions)

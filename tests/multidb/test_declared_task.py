@@ -3,48 +3,36 @@ at its start) enqueues it at its times, and django-tasks-db's real ``db_worker``
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.project import wait_for
-from tests.multidb.cluster import Cluster
 from tests.multidb.servers import Database
 from tests.multidb.test_tasks import (  # noqa: F401 - the database fixture
+    DB_WORKER,
+    daemon_and_worker,
     database,
-    framework_apps,
-    project_with,
-    require_packages,
-    worker,
+    db_backend_project,
 )
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.postgres]
 
 
 def test_a_declared_task_runs_in_the_db_worker(database: Database, tmp_path: Path) -> None:  # noqa: F811
-    require_packages("django_tasks_db")
-    apps = framework_apps() + ["django_tasks_db"]
-    project = project_with(
+    project = db_backend_project(
         tmp_path,
         database,
-        f"""
+        """
 import os
-INSTALLED_APPS = INSTALLED_APPS + {apps!r}
 if os.environ.get("WITH_APP"):
     INSTALLED_APPS = INSTALLED_APPS + ["tests.incode.taskapp"]
-TASKS = {{"default": {{"BACKEND": "django_tasks_db.DatabaseBackend"}}}}
 INCODE_STAMPS = str(BASE_DIR / "stamps.txt")
 """,
     )
     project.env["WITH_APP"] = "1"
     stamps = tmp_path / "stamps.txt"
-    cluster = Cluster(project, database, 1)
-    task_worker = worker(
-        project, "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload", "-v", "0"
-    )
-    try:
-        cluster.start()
+    with daemon_and_worker(project, database, DB_WORKER) as cluster:
         wait_for(
             lambda: len(successful(database)) >= 3,
             timeout=60,
@@ -52,13 +40,6 @@ INCODE_STAMPS = str(BASE_DIR / "stamps.txt")
             every=0.5,
         )
         cluster.stop()
-    finally:
-        task_worker.terminate()
-        try:
-            task_worker.wait(20)
-        except subprocess.TimeoutExpired:
-            task_worker.kill()
-        cluster.kill_all()
     ((key, backend),) = database.query(
         "SELECT j.code_key, r.task_backend FROM akjob_job j JOIN akjob_jobrun r "
         "ON r.job_id = j.id GROUP BY j.code_key, r.task_backend"

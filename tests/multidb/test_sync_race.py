@@ -85,16 +85,9 @@ def rows(project: Project, db: Database | None, sql: str) -> list[tuple]:
 def test_three_processes_sync_at_once(vendor_db, tmp_path: Path) -> None:
     vendor, db = vendor_db
     project = project_for(vendor, tmp_path, db)
-    before = dict(project.env, SCHEDULES="before")
-    result = subprocess.run(
-        project.command("migrate", "--noinput"),
-        cwd=project.base,
-        env=before,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stderr
+    project.env["SCHEDULES"] = "before"
+    result = project.manage("migrate", "--noinput", timeout=240)
+    del project.env["SCHEDULES"]
     assert f"schedules in code: {KEPT + REMOVED} changed" in result.stdout  # after migrate
     project.shell(
         "from akjob.models import Job, JobRun\n"
