@@ -72,7 +72,16 @@ def check_declarations(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     """Every schedule declared in code reads and checks cleanly (docs/schedules-in-code.md)."""
     from akjob import declare
 
-    _valid, invalid = declare.collect()
+    try:
+        _valid, invalid = declare.collect()
+    except Exception as exc:  # noqa: BLE001 - a module that fails to import, reported as such
+        return [
+            checks.Error(
+                f"the schedules declared in code cannot be read: {exc!r}",
+                hint="akjob imports the jobs and tasks modules of every installed app.",
+                id="akjob.E005",
+            )
+        ]
     return [
         checks.Error(
             f"the schedule declared for {bad.origin} is invalid: {bad.message}",

@@ -7,7 +7,8 @@
   occurrence strictly after now (never "now" because the row is new);
 - a job whose declaration changed: the changed fields are written (its runs, run count and
   history stay) and its next run is computed again, strictly after now;
-- a job whose declaration is gone: disabled (``AKJOB_SYNC_REMOVED = "disable"``, the default,
+- a job whose declaration is gone (as far as can be told: while some invalid declaration has
+  no key, no job is taken for gone): disabled (``AKJOB_SYNC_REMOVED = "disable"``, the default,
   and ``code_removed`` set) or deleted (``"delete"``). A declaration that comes back enables it
   again, as the code says.
 
@@ -150,6 +151,8 @@ def plan(
         else:
             unchanged.append(declaration.key)
     kept = {d.key for d in declarations} | {i.key for i in invalid if i.key is not None}
+    if any(i.key is None for i in invalid):
+        return changes, [*unchanged, *(k for k in sorted(jobs) if k not in kept)]
     for key, job in sorted(jobs.items()):
         if key in kept:
             continue

@@ -167,3 +167,12 @@ def test_durations(text, expected) -> None:
 def test_bad_durations(text) -> None:
     with pytest.raises((ValueError, TypeError)):
         durations.parse(text)
+
+
+def test_a_jobs_module_that_fails_to_import_is_reported(monkeypatch) -> None:
+    def broken(*modules: str) -> None:
+        raise ImportError("No module named 'reportlab'")
+
+    monkeypatch.setattr(declare, "autodiscover_modules", broken)
+    (error,) = check_declarations()
+    assert error.id == "akjob.E005" and "reportlab" in error.msg

@@ -226,3 +226,12 @@ def test_showinfo_says_where_the_job_is_declared(capsys) -> None:
     call_command("akjobd", "showinfo", str(declared().pk))
     out = capsys.readouterr().out
     assert f"declared in code: {POLL} (key {POLL}); its schedule changes with the code" in out
+
+
+def test_a_broken_setting_takes_no_job_for_removed(settings) -> None:
+    settings.AKJOB_SCHEDULES = {"nightly": {"function": POLL, "cron": "0 3 * * *"}}
+    run()
+    settings.AKJOB_SCHEDULES = [("nightly", {"function": POLL})]  # not a dict: keys unknown
+    report = run()
+    assert report.changes == [] and report.invalid[0].origin == "AKJOB_SCHEDULES"
+    assert declared("nightly").job_enabled
