@@ -60,3 +60,44 @@ def test_akjobd_start_syncs_and_runs_a_declared_job(tmp_path) -> None:
     assert {status for _, status in runs} == {"succeeded"}
     ran = [float(t) for t in (tmp_path / "stamps.txt").read_text().split()]
     assert ran[0] >= first.timestamp()
+
+
+LOCAL_JOBS = """\
+import akjob
+
+
+@akjob.scheduled(key="local-poll", every={every!r})
+def poll():
+    return None
+"""
+
+
+def test_changed_code_akjobd_loads_afresh_is_synced(tmp_path) -> None:
+    app = tmp_path / "localjobs"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "jobs.py").write_text(LOCAL_JOBS.format(every="1h"))
+    project = Project(tmp_path, extra='INSTALLED_APPS = [*INSTALLED_APPS, "localjobs"]\n')
+    project.manage("migrate", "--noinput")  # syncs: the job exists, every hour
+    assert project.sql("SELECT code_key, run_every FROM akjob_job") == [
+        ("local-poll", 3600 * 10**6)
+    ]
+    try:
+        out = project.manage("akjobd", "start")
+        assert "started" in out.stdout, out.stdout + out.stderr
+        jobs = app / "jobs.py"
+        before = jobs.stat().st_mtime
+        jobs.write_text(LOCAL_JOBS.format(every="2h"))
+        # A new mtime even within the same second: akjobd, which imported the module to sync
+        # at its start, sees the change and loads its code afresh, syncing again.
+        os.utime(jobs, (before + 2, before + 2))
+        wait_for(
+            lambda: project.sql("SELECT run_every FROM akjob_job") == [(7200 * 10**6,)],
+            timeout=90,
+            what="the reloaded akjobd to sync the changed declaration",
+        )
+    finally:
+        project.manage("akjobd", "stop", check=False)
+        pid = project.pid()
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -176,3 +176,11 @@ def test_a_jobs_module_that_fails_to_import_is_reported(monkeypatch) -> None:
     monkeypatch.setattr(declare, "autodiscover_modules", broken)
     (error,) = check_declarations()
     assert error.id == "akjob.E005" and "reportlab" in error.msg
+
+
+def test_a_bad_removal_policy_is_a_settings_error(settings) -> None:
+    from akjob.checks import check_settings
+
+    settings.AKJOB_SYNC_REMOVED = "archive"
+    (error,) = check_settings()
+    assert error.id == "akjob.E001" and "AKJOB_SYNC_REMOVED" in error.msg

@@ -235,3 +235,12 @@ def test_a_broken_setting_takes_no_job_for_removed(settings) -> None:
     report = run()
     assert report.changes == [] and report.invalid[0].origin == "AKJOB_SCHEDULES"
     assert declared("nightly").job_enabled
+
+
+def test_a_task_declared_under_its_task_decorator_is_handed_over_too() -> None:
+    taskfuncs = pytest.importorskip("tests.taskfuncs")
+    from akjob.tasks import TaskCall
+
+    akjob.scheduled(every="1h", args=[1, 2])(taskfuncs.add.func)  # @task applied after
+    run()
+    assert isinstance(declared("tests.taskfuncs.add").job_code_object, TaskCall)
