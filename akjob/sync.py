@@ -36,7 +36,7 @@ from akjob.conf import akjob_settings
 from akjob.declare import Declaration, Invalid
 from akjob.exceptions import JobCodeError
 from akjob.synclock import sync_lock
-from akjob.timeutil import truncate, utcnow
+from akjob.timeutil import to_db, truncate, utcnow
 
 __all__ = ["Change", "Report", "removed_policy", "sync"]
 
@@ -264,7 +264,7 @@ def apply(
         job = declare.unsaved_job(declaration)
         job.code_declaration = declaration.recorded()
         if job.run_every is not None:
-            job._last_interval = now  # the interval's grid starts now: first run now + every
+            job._last_interval = to_db(now)  # the grid starts at the sync: first run now + every
         job.job_code_object = declaration.code()
         job.save(using=using, now=after)
         change.job_id = job.pk
