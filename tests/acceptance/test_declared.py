@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +26,20 @@ if os.environ.get("WITH_APP"):
 """
 
 
+@contextmanager
+def akjobd_started(project: Project) -> Iterator[None]:
+    """``akjobd start``, then a stop at the end (SIGKILL if it is still there)."""
+    try:
+        out = project.manage("akjobd", "start")
+        assert "started" in out.stdout, out.stdout + out.stderr
+        yield
+    finally:
+        project.manage("akjobd", "stop", check=False)
+        pid = project.pid()
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_akjobd_start_syncs_and_runs_a_declared_job(tmp_path) -> None:
     project = Project(tmp_path, extra=SETTINGS)
     project.manage("migrate", "--noinput")
@@ -32,20 +48,13 @@ def test_akjobd_start_syncs_and_runs_a_declared_job(tmp_path) -> None:
     dry = project.manage("akjobd", "sync", "--dry-run").stdout
     assert "create tests.incode.app.jobs.stamp: " in dry
     before = datetime.now(UTC).replace(microsecond=0)
-    try:
-        out = project.manage("akjobd", "start")
-        assert "started" in out.stdout, out.stdout + out.stderr
+    with akjobd_started(project):
         stamps = tmp_path / "stamps.txt"
         wait_for(
             lambda: stamps.exists() and len(stamps.read_text().split()) >= 3,
             timeout=30,
             what="three runs of the declared job",
         )
-    finally:
-        project.manage("akjobd", "stop", check=False)
-        pid = project.pid()
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
     ((job_id, key),) = project.sql("SELECT id, code_key FROM akjob_job")
     assert key == "tests.incode.app.jobs.stamp"
     runs = project.sql(
@@ -82,9 +91,7 @@ def test_changed_code_akjobd_loads_afresh_is_synced(tmp_path) -> None:
     assert project.sql("SELECT code_key, run_every FROM akjob_job") == [
         ("local-poll", 3600 * 10**6)
     ]
-    try:
-        out = project.manage("akjobd", "start")
-        assert "started" in out.stdout, out.stdout + out.stderr
+    with akjobd_started(project):
         jobs = app / "jobs.py"
         before = jobs.stat().st_mtime
         jobs.write_text(LOCAL_JOBS.format(every="2h"))
@@ -96,8 +103,3 @@ def test_changed_code_akjobd_loads_afresh_is_synced(tmp_path) -> None:
             timeout=90,
             what="the reloaded akjobd to sync the changed declaration",
         )
-    finally:
-        project.manage("akjobd", "stop", check=False)
-        pid = project.pid()
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)
