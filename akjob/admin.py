@@ -21,6 +21,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from akjob import admin_views
+from akjob.admin_code import CodeManagedJobAdminMixin
 from akjob.admin_forms import JobAdminForm
 from akjob.cli import error_line, task_state
 from akjob.dashboard import DashboardAdmin
@@ -92,7 +93,7 @@ def _when(value: Any) -> Any:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
     form = JobAdminForm
     inlines = [JobDatesInline]
     list_display = (
@@ -208,7 +209,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         if obj is not None:
-            return self.fieldsets
+            return super().get_fieldsets(request, obj)
         # A new job has no stored code and no housekeeping yet.
         fieldsets = [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("House")]
         return [
