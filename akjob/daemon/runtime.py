@@ -115,6 +115,12 @@ class StopRelay:
 
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 
+    def accept(self) -> None:
+        """Let the requests through once the handlers are in place. An akjobd that reloads
+        blocks them across its ``exec`` (see :mod:`akjob.daemon.reload`): one sent while the
+        fresh program starts waits for it, instead of killing it by the signal's default."""
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
+
     def __init__(self) -> None:
         self.requested = False
         self._daemon: Stoppable | None = None
