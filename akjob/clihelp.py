@@ -111,6 +111,14 @@ ACTION_HELP: dict[str, tuple[str, str, str]] = {
         "a fallback is signed with SECRET_KEY; nothing is unpickled. Jobs whose code verifies\n"
         "with no key are listed, one a line, and left as they are: exit 1 then, else 0.",
     ),
+    "sync": (
+        "akjobd sync [--dry-run]",
+        "bring the jobs declared in code in step with the code",
+        "Create, update, disable or delete the jobs declared with @akjob.scheduled or in\n"
+        "AKJOB_SCHEDULES so that they match the code (see docs/schedules-in-code.md); one line\n"
+        "per change, then a summary. --dry-run prints the same difference and changes nothing.\n"
+        "Exit 0; 1 when a declaration is invalid (listed, its job left as it is).",
+    ),
     "help": (
         "akjobd help [ACTION]",
         "this help",

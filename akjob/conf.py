@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_OTEL": False,  # OpenTelemetry spans around runs (needs akjob[otel])
     "AKJOB_CATCH_UP_MAX": 100,  # occurrences a job with catch_up "all" runs after a gap
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
+    "AKJOB_SCHEDULES": {},  # schedules declared in settings, by key (docs/schedules-in-code.md)
+    "AKJOB_SYNC_REMOVED": "disable",  # a sync disables ("disable") or deletes ("delete") a job
 }
 
 # The value of AKJOB_DEFAULT_TIMEZONE that stands for Django's TIME_ZONE setting.
@@ -144,6 +146,21 @@ class _Settings:
     @property
     def otel(self) -> bool:
         return bool(_get("AKJOB_OTEL"))
+
+    @property
+    def schedules(self) -> Any:
+        """``AKJOB_SCHEDULES`` as set (checked where it is read, by akjob.declare)."""
+        return _get("AKJOB_SCHEDULES") or {}
+
+    @property
+    def sync_removed(self) -> str:
+        """``AKJOB_SYNC_REMOVED``: "disable" or "delete"; ImproperlyConfigured otherwise."""
+        value = _get("AKJOB_SYNC_REMOVED")
+        if value not in ("disable", "delete"):
+            raise ImproperlyConfigured(
+                f"AKJOB_SYNC_REMOVED must be one of disable, delete, not {value!r}"
+            )
+        return str(value)
 
     @property
     def default_timezone_name(self) -> str:

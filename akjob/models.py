@@ -329,6 +329,15 @@ class Job(models.Model):
     _overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
     _failing_since = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Schedules declared in code (docs/schedules-in-code.md): the declaration's stable key
+    # (empty for jobs made elsewhere), what the code said at the last sync, and when the
+    # declaration disappeared from the code (the job was disabled then).
+    code_key = models.CharField(
+        max_length=200, null=True, blank=True, unique=True, editable=False, default=None
+    )
+    code_declaration = models.TextField(blank=True, default="", editable=False)
+    code_removed = models.DateTimeField(null=True, blank=True, editable=False)
+
     objects = JobQuerySet.as_manager()
 
     # Set by save(): True when the code object's changes were not written because the row's code
@@ -542,6 +551,22 @@ class Job(models.Model):
         if self.pk is None:
             return False
         return JobRun.objects.filter(running_for=self.pk).exists()
+
+    @property
+    def in_code(self) -> bool:
+        """Whether the job is declared in code (its schedule is the code's to change)."""
+        return self.code_key is not None
+
+    @property
+    def declared_path(self) -> str:
+        """For a job declared in code, the dotted path of its function; "" otherwise."""
+        import json
+
+        try:
+            recorded = json.loads(self.code_declaration or "{}")
+        except ValueError:
+            return ""
+        return str(recorded.get("path") or "") if isinstance(recorded, dict) else ""
 
     def describe(self) -> str:
         """A one-line description of the schedule, e.g. "every 15 minutes, Mon–Fri"."""

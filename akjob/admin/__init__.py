@@ -1,7 +1,8 @@
 """akjob in the Django admin: one module per page.
 
 - :mod:`~akjob.admin.jobs`: the job list and the job pages (with :mod:`~akjob.admin.job_form`,
-  :mod:`~akjob.admin.job_page`, :mod:`~akjob.admin.stored_code`);
+  :mod:`~akjob.admin.job_page`, :mod:`~akjob.admin.stored_code`, and
+  :mod:`~akjob.admin.code_managed` for jobs declared in code);
 - :mod:`~akjob.admin.upcoming`: the "Upcoming runs" page (also listed as its own entry);
 - :mod:`~akjob.admin.runs`: the run history;
 - :mod:`~akjob.admin.daemons`: the akjobd daemons;

@@ -21,6 +21,7 @@ from django.urls import URLPattern, path
 from django.utils.html import format_html
 
 from akjob.admin import job_page, upcoming
+from akjob.admin.code_managed import CodeManagedJobAdminMixin
 from akjob.admin.common import DASH, status_badge, time_html, zone_of, zone_rule
 from akjob.admin.daemons import daemon_banner
 from akjob.admin.job_form import JobAdminForm, label_parts
@@ -93,7 +94,7 @@ SHOWN_CODE = ("function_shown", "arguments_shown", "keyword_arguments_shown")
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
     form = JobAdminForm
     inlines = [JobDatesInline]
     list_display = (
@@ -210,10 +211,10 @@ class JobAdmin(admin.ModelAdmin):
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
-        fieldsets = self.fieldsets
         if obj is None:  # a new job has no stored code and no housekeeping yet
-            fieldsets = [fs for fs in fieldsets if not fs[0] or not fs[0].startswith("House")]
+            fieldsets = [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("House")]
             return _without(fieldsets, {"code_object"})
+        fieldsets = super().get_fieldsets(request, obj)  # a job declared in code: see the mixin
         if not self.has_change_permission(request, obj):
             # Read-only: the code as stored, in place of the form's fields that would set it.
             names = dict(zip(CODE_FIELDS, SHOWN_CODE, strict=True))

@@ -208,6 +208,7 @@ def _signal_map(relay: StopRelay) -> dict[int, Any]:
         signal.SIGTERM: relay,
         signal.SIGINT: relay,
         signal.SIGHUP: relay,
+        signal.SIGUSR1: relay,
         signal.SIGTSTP: None,
         signal.SIGTTIN: None,
         signal.SIGTTOU: None,

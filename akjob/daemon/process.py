@@ -105,6 +105,7 @@ def run(
 @contextmanager
 def _signals(relay: StopRelay) -> Iterator[None]:
     previous = {sig: signal.signal(sig, relay) for sig in relay.signals}
+    relay.accept()
     try:
         yield
     finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -30,6 +31,7 @@ from typing import Any
 from django.db import connections
 
 from akjob.conf import akjob_settings
+from akjob.daemon import runtime
 
 log = logging.getLogger("akjob.daemon")
 STATE_ENV = "AKJOB_RESUME"  # where an akjobd that reloads leaves its state for the next image
@@ -142,7 +144,13 @@ def exec_with(state: dict[str, Any], fds: list[int]) -> None:
     env = dict(os.environ)
     env[STATE_ENV] = json.dumps(state)
     argv = command_line()
-    os.execve(sys.executable, argv, env)
+    # Stop, reload and reopen requests sent while the fresh program starts wait for its
+    # handlers (blocked signals stay blocked, and pending, across exec).
+    signal.pthread_sigmask(signal.SIG_BLOCK, runtime.StopRelay.signals)
+    try:
+        os.execve(sys.executable, argv, env)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, runtime.StopRelay.signals)
 
 
 def peek_state() -> dict[str, Any] | None:

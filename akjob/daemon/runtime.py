@@ -102,7 +102,9 @@ class Stoppable(Protocol):
 def default_daemon() -> Stoppable:
     from akjob.daemon.loop import Daemon
     from akjob.daemon.reload import resume_state
+    from akjob.syncpoints import at_daemon_start
 
+    at_daemon_start()  # the schedules declared in code, as this code declares them
     return Daemon(resume=resume_state())
 
 
@@ -112,6 +114,12 @@ class StopRelay:
     the code on disk afresh (``akjobd reload``)."""
 
     signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+    def accept(self) -> None:
+        """Let the requests through once the handlers are in place. An akjobd that reloads
+        blocks them across its ``exec`` (see :mod:`akjob.daemon.reload`): one sent while the
+        fresh program starts waits for it, instead of killing it by the signal's default."""
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.signals)
 
     def __init__(self) -> None:
         self.requested = False

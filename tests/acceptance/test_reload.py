@@ -5,6 +5,8 @@ recorded; code that does not load is refused and the old code goes on."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -100,5 +102,46 @@ print(long.pk)
         assert versions(long_says) == ["started", "ended"]
         assert project.manage("akjobd", "stop").returncode == 0
         wait_for(lambda: not alive(pid), timeout=10, what="akjobd to exit")
+    finally:
+        project.kill_all()
+
+
+def test_reload_and_log_reopen_requests_never_kill_akjobd(tmp_path: Path):
+    """``akjobd reload`` and SIGHUP at any moment, also while akjobd is loading its fresh
+    program after a change on disk, are requests, never a reason to die."""
+    write_module(tmp_path, MODULE.format(version="v1"))
+    project = Project(tmp_path, extra="import reloadjobs  # akjobd imports it at start-up\n")
+    project.manage("migrate", "--noinput")
+    said = tmp_path / "said"
+    project.shell(
+        f"""
+from datetime import timedelta
+from akjob.models import Job
+import reloadjobs
+say = Job(name="say", run_every=timedelta(seconds=1))
+say.job_code_object = reloadjobs.Say({str(said)!r})
+say.save()
+"""
+    )
+    try:
+        assert "started" in project.manage("akjobd", "start").stdout
+        pid = wait_for(lambda: alive(project.pid()) and project.pid(), timeout=15, what="pid")
+        assert "asked to reload" in project.manage("akjobd", "reload").stdout
+        wait_for(lambda: "v1" in versions(said), timeout=30, what="runs of the code")
+        log = project.log_dir / "akjobd.log"
+        wait_for(lambda: "reloaded its code" in log.read_text(), timeout=60, what="the reload")
+        for version in ("v2", "v3"):
+            write_module(tmp_path, MODULE.format(version=version))
+            # Requests rain in while akjobd notices the change and loads its fresh program.
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline:
+                for sig in (signal.SIGUSR1, signal.SIGHUP):
+                    os.kill(pid, sig)
+                    time.sleep(0.05)
+                assert alive(pid), "akjobd died of a reload or reopen request"
+            wait_for(lambda v=version: v in versions(said), timeout=90, what=f"runs of {version}")
+        assert project.pid() == pid and alive(pid)
+        assert project.manage("akjobd", "stop").returncode == 0
+        wait_for(lambda: not alive(pid), timeout=30, what="akjobd to exit")
     finally:
         project.kill_all()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import (
     BaseCommand,
     CommandError,
@@ -31,7 +31,7 @@ from akjob.exceptions import AkjobError, JobNotFound
 EXIT_USAGE = 2
 DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
-OTHER_ACTIONS = ("reloadfixture", "joblist", "resign", "check")
+OTHER_ACTIONS = ("reloadfixture", "joblist", "resign", "check", "sync")
 ACTIONS = (*DAEMON_ACTIONS, *OTHER_ACTIONS, *JOB_ACTIONS, "help")
 CHECKED_ACTIONS = ("start", "run", "restart")  # refused while a system check fails
 JSON_ACTIONS = ("joblist", "showinfo", "history", "status")
@@ -114,6 +114,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="joblist, showinfo, history: print JSON"
         )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="sync: print the difference, change nothing"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -122,6 +125,8 @@ class Command(BaseCommand):
                 f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}",
                 returncode=EXIT_USAGE,
             )
+        if options.get("dry_run") and action != "sync":
+            raise CommandError(f"--dry-run is for sync, not {action}", returncode=EXIT_USAGE)
         if options["json"] and action not in JSON_ACTIONS:
             raise CommandError(
                 f"--json is for {', '.join(JSON_ACTIONS)}, not {action}", returncode=EXIT_USAGE
@@ -135,7 +140,7 @@ class Command(BaseCommand):
                 f"{action}: the job cannot be saved: {'; '.join(exc.messages)}",
                 returncode=process.EXIT_FAILED,
             ) from exc
-        except (AkjobError, OSError, DatabaseError) as exc:
+        except (AkjobError, OSError, DatabaseError, ImproperlyConfigured) as exc:
             raise CommandError(
                 f"{action}: {_one_line(exc)}", returncode=process.EXIT_FAILED
             ) from exc
@@ -161,6 +166,8 @@ class Command(BaseCommand):
             return self._resign()
         if action == "check":
             return self._check()
+        if action == "sync":
+            return self._sync(dry_run=bool(options.get("dry_run")))
         return _job_action(action, _job_id(action, options), options["json"])
 
     def _resign(self) -> Outcome:
@@ -193,6 +200,17 @@ class Command(BaseCommand):
         if overdue:
             return Outcome(process.EXIT_FAILED, f"check: {len(overdue)} job(s) overdue")
         return Outcome(process.EXIT_OK, "check: no job overdue")
+
+    def _sync(self, *, dry_run: bool) -> Outcome:
+        """Sync the schedules declared in code (akjob.sync); the changes on stdout."""
+        from akjob import sync
+
+        report = sync.sync(dry_run=dry_run)
+        *lines, summary = report.lines()
+        for line in lines:
+            self.stdout.write(line)
+        code = process.EXIT_FAILED if report.invalid else process.EXIT_OK
+        return Outcome(code, summary)
 
     def _help(self, topic: str | None) -> str:
         if topic is None:
