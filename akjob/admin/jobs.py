@@ -126,7 +126,8 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
             "When it runs (sources)",
             {
                 "fields": (
-                    ("run_every", "first_run_at"),
+                    "run_every",
+                    "first_run_at",
                     "weekly_days",
                     "weekly_time",
                     "monthly_days",
