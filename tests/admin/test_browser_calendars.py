@@ -67,9 +67,7 @@ def test_bad_calendar_values_show_errors_on_their_fields(page: Page) -> None:
     )
     page.fill("#id_month_positions", "L, MON#1")
     page.click("input[name=_save]")
-    expect(page.locator("#id_exclude_dates_error")).to_contain_text(
-        "'2031-02-30' is not a date"
-    )
+    expect(page.locator("#id_exclude_dates_error")).to_contain_text("'2031-02-30' is not a date")
     page.fill("#id_exclude_dates", "2031-02-28")
     page.click("input[name=_save]")
     expect(page.locator("#id_holidays_error")).to_contain_text("'Atlantis' is not a country code")
