@@ -13,11 +13,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from akjob.schedule.calculator import compile_schedule, seconds_arg
+from akjob.schedule.overlap import Group
 from akjob.schedule.sources import Runner
 from akjob.schedule.spec import Schedule
 from akjob.schedule.zones import MAX_INSTANT, MIN_INSTANT
 
 __all__ = ["count_between"]
+
+#: Busy sources in one stretch beyond which shared run times are listed rather than counted by
+#: inclusion–exclusion (whose groups double with every source).
+MAX_SHARING = 6
 
 
 def count_between(
@@ -49,26 +54,78 @@ def count_between(
     if compiled is None or last < begin:
         return 0
     runners, allowed = compiled.runners, compiled.allowed
+    groups: dict[tuple[int, ...], Group] = {}
     if allowed is None:
-        return min(_union(runners, begin, last, budget), budget)
+        return min(_union(runners, groups, begin, last, budget), budget)
     found, instant = 0, begin
     while instant <= last and found < budget:
         opening = allowed.first(instant, last)
         if opening is None:
             break
         close = allowed.last_of_stretch(opening, last)
-        found += _union(runners, opening, close, budget - found)
+        found += _union(runners, groups, opening, close, budget - found)
         instant = close + 1
     return min(found, budget)
 
 
-def _union(runners: tuple[Runner, ...], begin: int, end: int, budget: int) -> int:
-    """Run times of any runner in [begin, end]; once ``budget`` is reached, possibly fewer."""
+def _union(
+    runners: tuple[Runner, ...],
+    groups: dict[tuple[int, ...], Group],
+    begin: int,
+    end: int,
+    budget: int,
+) -> int:
+    """Run times of any runner in [begin, end]; once ``budget`` is reached, possibly fewer.
+    ``groups`` keeps the groups of runners read for :func:`_overlaps` from stretch to stretch."""
     counts = [runner.count(begin, end) for runner in runners]
+    busy = [index for index, count in enumerate(counts) if count]
+    found = sum(counts)
+    if len(busy) < 2:
+        return found
+    if len(busy) > MAX_SHARING:
+        return _listed_union(runners, counts, begin, end, budget)
+    return found + _overlaps(runners, busy, groups, begin, end)
+
+
+def _overlaps(
+    runners: tuple[Runner, ...],
+    busy: list[int],
+    groups: dict[tuple[int, ...], Group],
+    begin: int,
+    end: int,
+) -> int:
+    """The inclusion–exclusion terms past the single sources: − the times each pair shares,
+    + those each three share, … A group that shares nothing is not grown further (no larger
+    group can share more)."""
+    total = 0
+    sets: list[tuple[int, ...]] = [(index,) for index in busy]
+    sign = -1
+    while sets:
+        larger = []
+        for members in sets:
+            for index in busy:
+                if index <= members[-1]:
+                    continue
+                grown = (*members, index)
+                group = groups.get(grown)
+                if group is None:
+                    group = groups[grown] = Group([runners[i] for i in grown])
+                common = group.count(begin, end)
+                if common:
+                    total += sign * common
+                    larger.append(grown)
+        sets, sign = larger, -sign
+    return total
+
+
+def _listed_union(
+    runners: tuple[Runner, ...], counts: list[int], begin: int, end: int, budget: int
+) -> int:
+    """With many busy sources: the densest counted, the run times of the others listed."""
     densest = max(range(len(runners)), key=counts.__getitem__)
     found = counts[densest]
     others = [r for i, r in enumerate(runners) if i != densest and counts[i]]
-    if not others or found >= budget:
+    if found >= budget:
         return found
     dense, seen = runners[densest], set()
     for runner in others:

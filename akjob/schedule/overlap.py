@@ -1,0 +1,322 @@
+"""The run times several sources share in a span, counted without listing them.
+
+:func:`~akjob.schedule.count.count_between` counts the union of a schedule's sources by
+inclusion–exclusion (|A ∪ B| = |A| + |B| − |A ∩ B|, and so on for more sources), so it needs the
+number of instants that every source of a group has in common. :func:`shared` answers that:
+
+* intervals alone: the instants on every grid form one grid, or none (the Chinese remainder
+  theorem), counted by division;
+* cron, monthly and weekly sources, alone or with intervals: piece by piece between the offset
+  changes of their zones. Inside a piece each source's run times are its matching wall-clock
+  readings shifted by a constant, so two sources share the times of day that match in both
+  (after the shift between their offsets) on days both allow, and an interval grid picks those
+  of one phase. What a day holds depends only on which of the sources' days are allowed and on
+  the grid's phase that day; it is worked out once per combination and then looked up. The
+  fixed-time rule of docs/schedule.md bends this at a change: the second pass of a repeated hour
+  has no runs of its own, and the readings a gap skips run together at its end, an instant
+  tested on its own;
+* a dates source: its own times in the span, each tested against the other sources;
+* any other source: the run times of the sparsest source, listed and tested.
+
+The work grows with the days and offset changes in the span, never with the run times (dates
+excepted: their times are the user's own list).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from math import gcd
+
+from akjob.schedule.cron import Cron
+from akjob.schedule.sources import Dates, FixedTime, Interval, Never, Runner
+from akjob.schedule.zones import DAY, Zone, day_of, local_at
+
+__all__ = ["shared"]
+
+#: Tables of shared times of day kept between calls (keyed by the identity of the times).
+MAX_TABLES = 1024
+_TABLES: dict[tuple[object, ...], tuple[object, ...]] = {}
+
+
+def shared(runners: Sequence[Runner], begin: int, end: int) -> int:
+    """How many instants in [begin, end] are run times of every one of ``runners``."""
+    return Group(runners).count(begin, end)
+
+
+class Group:
+    """Several runners, read once for counting the run times they all share."""
+
+    __slots__ = ("runners", "empty", "dates", "grid", "dailies", "listed")
+
+    def __init__(self, runners: Sequence[Runner]) -> None:
+        self.runners = tuple(runners)
+        self.empty = any(isinstance(runner, Never) for runner in runners)
+        self.dates = [runner for runner in runners if isinstance(runner, Dates)]
+        self.listed = not all(isinstance(r, Interval | Cron | FixedTime | Dates) for r in runners)
+        self.grid: Grid | None = None
+        self.dailies: list[Daily] = []
+        if self.empty or self.dates or self.listed:
+            return
+        for runner in runners:
+            if isinstance(runner, Interval):
+                mine = Grid.of(runner)
+                grid = mine if self.grid is None else self.grid.meet(mine)
+                if grid is None:
+                    self.empty = True
+                    return
+                self.grid = grid
+            else:
+                self.dailies.append(Daily.of(runner))  # type: ignore[arg-type]
+        self.dailies.sort(key=lambda daily: len(daily.times))
+
+    def count(self, begin: int, end: int) -> int:
+        """How many instants in [begin, end] are run times of every runner."""
+        if end < begin or self.empty:
+            return 0
+        if self.dates:
+            base = min(self.dates, key=lambda runner: runner.count(begin, end))
+            times = base.times[bisect_left(base.times, begin) : bisect_right(base.times, end)]
+            return _tested(times, self.runners)
+        if self.listed:
+            base = min(self.runners, key=lambda runner: runner.count(begin, end))
+            return _tested(_listed(base, begin, end), self.runners)
+        grid = self.grid
+        if not self.dailies:
+            return 0 if grid is None else grid.count(begin, end)
+        if grid is not None:
+            begin = max(begin, grid.low)
+            if end < begin:
+                return 0
+        return _regular(self.runners, self.dailies, grid, begin, end)
+
+
+def _listed(runner: Runner, begin: int, end: int) -> list[int]:
+    found, instant = [], begin
+    while (run := runner.first(instant, end)) is not None and run <= end:
+        found.append(run)
+        instant = run + 1
+    return found
+
+
+def _tested(instants: Sequence[int], runners: Sequence[Runner]) -> int:
+    """How many of ``instants`` are run times of every runner."""
+    return sum(all(r.first(t, t) == t for r in runners) for t in instants)
+
+
+# -- grids ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """The instants t >= low with t ≡ phase (mod every)."""
+
+    phase: int
+    every: int
+    low: int
+
+    @classmethod
+    def of(cls, interval: Interval) -> Grid:
+        # An interval's first run is one step after its anchor.
+        return cls(
+            interval.anchor % interval.every, interval.every, interval.anchor + interval.every
+        )
+
+    def meet(self, other: Grid) -> Grid | None:
+        """The instants on both grids (None: there are none)."""
+        step = gcd(self.every, other.every)
+        apart = other.phase - self.phase
+        if apart % step:
+            return None
+        every = self.every // step * other.every
+        factor = pow(self.every // step, -1, other.every // step) if other.every > step else 0
+        phase = (self.phase + self.every * (apart // step * factor)) % every
+        return Grid(phase, every, max(self.low, other.low))
+
+    def count(self, begin: int, end: int) -> int:
+        begin = max(begin, self.low)
+        if end < begin:
+            return 0
+        return (end - self.phase) // self.every - (begin - 1 - self.phase) // self.every
+
+
+# -- sources read on a wall clock -----------------------------------------------------------------
+
+
+class Daily:
+    """A cron, monthly or weekly source as days, times of day and a zone.
+
+    ``fixed``: its readings follow the fixed-time rule (docs/schedule.md); else an instant is a
+    run time when its own reading matches.
+    """
+
+    __slots__ = ("zone", "days", "times", "fixed")
+
+    def __init__(self, zone: Zone, days: object, times: tuple[int, ...], fixed: bool) -> None:
+        self.zone = zone
+        self.days = days  # a MonthTable or a DayFilter: allows(day), next(day, last)
+        self.times = times
+        self.fixed = fixed
+
+    @classmethod
+    def of(cls, runner: Cron | FixedTime) -> Daily:
+        if isinstance(runner, Cron):
+            return cls(runner.zone, runner.days, runner.times, runner.spec.wall_clock)
+        return cls(runner.zone, runner.days, _single(runner.at), True)
+
+    def any_reading(self, low: int, high: int) -> bool:
+        """Whether a matching reading lies in [low, high] (a short span: a gap)."""
+        day = day_of(low)
+        while (start := local_at(day, 0)) <= high:
+            if self.days.allows(day):  # type: ignore[attr-defined]
+                first = bisect_left(self.times, max(0, low - start))
+                if first < len(self.times) and self.times[first] <= high - start:
+                    return True
+            day += 1
+        return False
+
+    def states(self, begin: int, end: int) -> list[tuple[int, int, bool, bool]]:
+        """(start, offset, active, lone) from ``begin`` to ``end``, each until the next start.
+
+        ``active`` False: no run time at all (the second pass of a repeated hour, fixed times).
+        ``lone``: the start is the end of a gap whose readings run then (fixed times); the run
+        times that follow it are the readings shifted by the offset.
+        """
+        zone = self.zone
+        if zone.fixed is not None:
+            return [(begin, zone.fixed, True, False)]
+        instant = begin - DAY
+        offset = zone.offset(instant)
+        states = [(instant, offset, True, False)]
+        while (change := zone.next_change(instant, end)) is not None:
+            after = zone.offset(change)
+            if self.fixed and after < offset:
+                states.append((change, after, False, False))
+                states.append((change + offset - after, after, True, False))
+            elif self.fixed and after > offset:
+                lone = self.any_reading(change + offset, change + after)
+                states.append((change, after, True, lone))
+            else:
+                states.append((change, after, True, False))
+            instant, offset = change, after
+        while len(states) > 1 and states[1][0] <= begin:
+            del states[0]
+        start, offset, active, lone = states[0]
+        states[0] = (begin, offset, active, lone and start == begin)
+        return [state for state in states if state[0] <= end]
+
+
+_SINGLES: dict[int, tuple[int]] = {}
+
+
+def _single(at: int) -> tuple[int]:
+    """One time of day as a tuple that stays the same object (tables are keyed by identity)."""
+    found = _SINGLES.get(at)
+    if found is None:
+        found = _SINGLES[at] = (at,)
+    return found
+
+
+def _regular(
+    runners: tuple[Runner, ...], dailies: list[Daily], grid: Grid | None, begin: int, end: int
+) -> int:
+    all_states = [daily.states(begin, end) for daily in dailies]
+    starts = sorted({state[0] for states in all_states for state in states})
+    found = 0
+    at = [0] * len(dailies)
+    for index, start in enumerate(starts):
+        stop = starts[index + 1] - 1 if index + 1 < len(starts) else end
+        offsets, active, lone = [], True, False
+        for number, states in enumerate(all_states):
+            while at[number] + 1 < len(states) and states[at[number] + 1][0] <= start:
+                at[number] += 1
+            state = states[at[number]]
+            offsets.append(state[1])
+            active = active and state[2]
+            lone = lone or (state[3] and state[0] == start)
+        if not active:
+            continue
+        if lone:
+            found += _tested((start,), runners)
+            start += 1
+        if start <= stop:
+            found += _piece(dailies, offsets, grid, start, stop)
+    return found
+
+
+def _piece(
+    dailies: list[Daily], offsets: list[int], grid: Grid | None, begin: int, end: int
+) -> int:
+    """Shared run times in [begin, end], where every zone keeps its offset."""
+    base, shift = dailies[0], offsets[0]
+    others = []
+    for daily, offset in zip(dailies[1:], offsets[1:], strict=True):
+        ahead, rest = divmod(offset - shift, DAY)
+        others.append((daily.days, ahead, rest, daily.times))
+    key = (id(base.times), tuple((id(t), r) for _, _, r, t in others))
+    day = day_of(begin + shift)
+    last = day_of(end + shift)
+    nexts = base.days.next  # type: ignore[attr-defined]
+    found = 0
+    while (day := nexts(day, last)) is not None:
+        start = local_at(day, 0) - shift  # the instant whose reading is this day's midnight
+        bits = tuple(
+            (days.allows(day + ahead), bool(rest) and days.allows(day + ahead + 1))
+            for days, ahead, rest, _ in others
+        )
+        phase = None if grid is None else (grid.phase - start) % grid.every
+        times = _times(base.times, others, key, bits, grid, phase)
+        if start >= begin and start + DAY - 1 <= end:
+            found += len(times)
+        else:
+            found += bisect_right(times, end - start) - bisect_left(times, begin - start)
+        day += 1
+    return found
+
+
+def _times(
+    mine: tuple[int, ...],
+    others: list[tuple[object, int, int, tuple[int, ...]]],
+    key: tuple[object, ...],
+    bits: tuple[tuple[bool, bool], ...],
+    grid: Grid | None,
+    phase: int | None,
+) -> tuple[int, ...]:
+    """The base's times of day that every other source shares on a day like this one, and that
+    the grid (if any) picks at ``phase``."""
+    full = (key, bits, None if grid is None else grid.every)
+    table = _TABLES.get(full)
+    if table is None:
+        times = _shared_times(mine, others, bits)
+        by_phase: dict[int, tuple[int, ...]] = {}
+        if grid is not None:
+            lists: dict[int, list[int]] = {}
+            for time in times:
+                lists.setdefault(time % grid.every, []).append(time)
+            by_phase = {k: tuple(v) for k, v in lists.items()}
+        if len(_TABLES) >= MAX_TABLES:
+            _TABLES.clear()
+        # The times tuples are kept with the table, so the identities in the key stay theirs.
+        table = _TABLES[full] = (times, by_phase, mine, [t for *_, t in others])
+    if phase is None:
+        return table[0]  # type: ignore[return-value]
+    return table[1].get(phase, ())  # type: ignore[union-attr]
+
+
+def _shared_times(
+    mine: tuple[int, ...],
+    others: list[tuple[object, int, int, tuple[int, ...]]],
+    bits: tuple[tuple[bool, bool], ...],
+) -> tuple[int, ...]:
+    found = mine
+    for (_, _, rest, theirs), (today, tomorrow) in zip(others, bits, strict=True):
+        allowed = set(theirs)
+        found = tuple(
+            time
+            for time in found
+            if (today if time + rest < DAY else tomorrow) and (time + rest) % DAY in allowed
+        )
+        if not found:
+            break
+    return found
