@@ -13,16 +13,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from akjob.schedule.calculator import compile_schedule, seconds_arg
+from akjob.schedule.cron import Cron
+from akjob.schedule.limits import Allowed
 from akjob.schedule.overlap import Group
-from akjob.schedule.sources import Runner
+from akjob.schedule.sources import Dates, FixedTime, Interval, Runner
 from akjob.schedule.spec import Schedule
-from akjob.schedule.zones import MAX_INSTANT, MIN_INSTANT
+from akjob.schedule.zones import DAY, MAX_INSTANT, MIN_INSTANT
 
 __all__ = ["count_between"]
 
 #: Busy sources in one stretch beyond which shared run times are listed rather than counted by
 #: inclusion–exclusion (whose groups double with every source).
 MAX_SHARING = 6
+#: The span is counted in chunks of this many seconds, so that a count stopped by ``cap`` or
+#: ``remaining`` stops early.
+CHUNK = 32 * DAY
+#: The sources whose run times akjob/schedule/overlap.py counts with the limits folded in.
+KNOWN = (Interval, Dates, Cron, FixedTime)
 
 
 def count_between(
@@ -55,48 +62,85 @@ def count_between(
         return 0
     runners, allowed = compiled.runners, compiled.allowed
     groups: dict[tuple[int, ...], Group] = {}
-    if allowed is None:
-        return min(_union(runners, groups, begin, last, budget), budget)
-    found, instant = 0, begin
-    while instant <= last and found < budget:
-        opening = allowed.first(instant, last)
-        if opening is None:
-            break
-        close = allowed.last_of_stretch(opening, last)
-        found += _union(runners, groups, opening, close, budget - found)
-        instant = close + 1
+    found, low = 0, begin
+    while low <= last and found < budget:
+        high = min(low + CHUNK - 1, last)
+        found += _chunk(runners, allowed, groups, low, high, budget - found)
+        low = high + 1
     return min(found, budget)
 
 
-def _union(
+def _chunk(
     runners: tuple[Runner, ...],
+    allowed: Allowed | None,
     groups: dict[tuple[int, ...], Group],
     begin: int,
     end: int,
     budget: int,
 ) -> int:
-    """Run times of any runner in [begin, end]; once ``budget`` is reached, possibly fewer.
-    ``groups`` keeps the groups of runners read for :func:`_overlaps` from stretch to stretch."""
-    counts = [runner.count(begin, end) for runner in runners]
+    """The run times in [begin, end]: each source's, less those shared (inclusion–exclusion).
+    Once ``budget`` is reached, possibly fewer."""
+    stretches: list[tuple[int, int]] | None = None
+    counts = []
+    for index, runner in enumerate(runners):
+        if allowed is None:
+            counts.append(runner.count(begin, end))
+        elif isinstance(runner, KNOWN):
+            # The limits folded in, day by day (see akjob/schedule/overlap.py).
+            counts.append(_group(groups, runners, (index,), allowed).count(begin, end))
+        else:
+            if stretches is None:
+                stretches = _stretches(allowed, begin, end)
+            counts.append(sum(runner.count(low, high) for low, high in stretches))
     busy = [index for index, count in enumerate(counts) if count]
     found = sum(counts)
-    if len(busy) < 2:
+    if len(busy) < 2 or max(counts) >= budget:  # the union has at least the most of one
         return found
-    if len(busy) > MAX_SHARING:
-        return _listed_union(runners, counts, begin, end, budget)
-    return found + _overlaps(runners, busy, groups, begin, end)
+    if len(busy) <= MAX_SHARING:
+        return found + _overlaps(runners, allowed, groups, busy, begin, end)
+    if stretches is None:
+        stretches = [(begin, end)] if allowed is None else _stretches(allowed, begin, end)
+    found = 0
+    for low, high in stretches:
+        found += _listed_union(runners, low, high, budget - found)
+        if found >= budget:
+            break
+    return found
+
+
+def _stretches(allowed: Allowed, begin: int, end: int) -> list[tuple[int, int]]:
+    """The allowed stretches of [begin, end], window to window."""
+    found, instant = [], begin
+    while instant <= end and (opening := allowed.first(instant, end)) is not None:
+        close = allowed.last_of_stretch(opening, end)
+        found.append((opening, close))
+        instant = close + 1
+    return found
+
+
+def _group(
+    groups: dict[tuple[int, ...], Group],
+    runners: tuple[Runner, ...],
+    members: tuple[int, ...],
+    allowed: Allowed | None,
+) -> Group:
+    group = groups.get(members)
+    if group is None:
+        group = groups[members] = Group([runners[i] for i in members], allowed)
+    return group
 
 
 def _overlaps(
     runners: tuple[Runner, ...],
-    busy: list[int],
+    allowed: Allowed | None,
     groups: dict[tuple[int, ...], Group],
+    busy: list[int],
     begin: int,
     end: int,
 ) -> int:
-    """The inclusion–exclusion terms past the single sources: − the times each pair shares,
-    + those each three share, … A group that shares nothing is not grown further (no larger
-    group can share more)."""
+    """The inclusion–exclusion terms past the single sources: − the allowed times each pair
+    shares, + those each three share, … A group that shares nothing is not grown further (no
+    larger group can share more)."""
     total = 0
     sets: list[tuple[int, ...]] = [(index,) for index in busy]
     sign = -1
@@ -107,10 +151,7 @@ def _overlaps(
                 if index <= members[-1]:
                     continue
                 grown = (*members, index)
-                group = groups.get(grown)
-                if group is None:
-                    group = groups[grown] = Group([runners[i] for i in grown])
-                common = group.count(begin, end)
+                common = _group(groups, runners, grown, allowed).count(begin, end)
                 if common:
                     total += sign * common
                     larger.append(grown)
@@ -118,10 +159,10 @@ def _overlaps(
     return total
 
 
-def _listed_union(
-    runners: tuple[Runner, ...], counts: list[int], begin: int, end: int, budget: int
-) -> int:
-    """With many busy sources: the densest counted, the run times of the others listed."""
+def _listed_union(runners: tuple[Runner, ...], begin: int, end: int, budget: int) -> int:
+    """With many busy sources, in one allowed stretch: the densest counted, the run times of
+    the others listed."""
+    counts = [runner.count(begin, end) for runner in runners]
     densest = max(range(len(runners)), key=counts.__getitem__)
     found = counts[densest]
     others = [r for i, r in enumerate(runners) if i != densest and counts[i]]

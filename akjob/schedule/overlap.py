@@ -25,11 +25,14 @@ excepted: their times are the user's own list).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from math import gcd
 
 from akjob.schedule.cron import Cron
+from akjob.schedule.limits import Allowed, Window
+from akjob.schedule.months import MonthTable, month_length
 from akjob.schedule.sources import Dates, FixedTime, Interval, Never, Runner
 from akjob.schedule.zones import DAY, Zone, day_of, local_at
 
@@ -38,25 +41,33 @@ __all__ = ["shared"]
 #: Tables of shared times of day kept between calls (keyed by the identity of the times).
 MAX_TABLES = 1024
 _TABLES: dict[tuple[object, ...], tuple[object, ...]] = {}
+_DAILIES: dict[int, tuple[Runner, Daily]] = {}
+#: Days whose "allowed?" a Daily keeps, and how far past a span it reads its zone's changes.
+MAX_DAYS = 4096
+AHEAD = 62 * DAY
+MAX_OFFSET = 1 << 40
 
 
 def shared(runners: Sequence[Runner], begin: int, end: int) -> int:
     """How many instants in [begin, end] are run times of every one of ``runners``."""
-    return Group(runners).count(begin, end)
+    return Group(runners, None).count(begin, end)
 
 
 class Group:
-    """Several runners, read once for counting the run times they all share."""
+    """Several runners, read once for counting the run times they all share where the limits
+    (``allowed``; None: no limits) allow them."""
 
-    __slots__ = ("runners", "empty", "dates", "grid", "dailies", "listed")
+    __slots__ = ("runners", "allowed", "empty", "dates", "grid", "dailies", "listed", "limits")
 
-    def __init__(self, runners: Sequence[Runner]) -> None:
+    def __init__(self, runners: Sequence[Runner], allowed: Allowed | None) -> None:
         self.runners = tuple(runners)
+        self.allowed = allowed
         self.empty = any(isinstance(runner, Never) for runner in runners)
         self.dates = [runner for runner in runners if isinstance(runner, Dates)]
         self.listed = not all(isinstance(r, Interval | Cron | FixedTime | Dates) for r in runners)
         self.grid: Grid | None = None
         self.dailies: list[Daily] = []
+        self.limits = None if allowed is None else Daily.limits(allowed)
         if self.empty or self.dates or self.listed:
             return
         for runner in runners:
@@ -70,21 +81,31 @@ class Group:
             else:
                 self.dailies.append(Daily.of(runner))  # type: ignore[arg-type]
         self.dailies.sort(key=lambda daily: len(daily.times))
+        if self.dailies and self.limits is not None:
+            # The limits read like a source on the real clock, whose times are the window's.
+            self.dailies.append(self.limits)
 
     def count(self, begin: int, end: int) -> int:
-        """How many instants in [begin, end] are run times of every runner."""
+        """How many instants in [begin, end] are run times of every runner and allowed."""
         if end < begin or self.empty:
             return 0
-        if self.dates:
-            base = min(self.dates, key=lambda runner: runner.count(begin, end))
-            times = base.times[bisect_left(base.times, begin) : bisect_right(base.times, end)]
-            return _tested(times, self.runners)
-        if self.listed:
-            base = min(self.runners, key=lambda runner: runner.count(begin, end))
-            return _tested(_listed(base, begin, end), self.runners)
+        if self.dates or self.listed:
+            if self.dates:
+                base = min(self.dates, key=lambda runner: runner.count(begin, end))
+                found = base.times[bisect_left(base.times, begin) : bisect_right(base.times, end)]
+            else:
+                base = min(self.runners, key=lambda runner: runner.count(begin, end))
+                found = _listed(base, begin, end)
+            if self.allowed is not None:
+                found = [t for t in found if self.allowed.allows(t)]
+            return _tested(found, self.runners)
         grid = self.grid
         if not self.dailies:
-            return 0 if grid is None else grid.count(begin, end)
+            if grid is None:
+                return 0
+            if self.limits is None:
+                return grid.count(begin, end)
+            return _gridded(grid, self.limits, begin, end)
         if grid is not None:
             begin = max(begin, grid.low)
             if end < begin:
@@ -100,7 +121,7 @@ def _listed(runner: Runner, begin: int, end: int) -> list[int]:
     return found
 
 
-def _tested(instants: Sequence[int], runners: Sequence[Runner]) -> int:
+def _tested(instants: Iterable[int], runners: Sequence[Runner]) -> int:
     """How many of ``instants`` are run times of every runner."""
     return sum(all(r.first(t, t) == t for r in runners) for t in instants)
 
@@ -151,25 +172,70 @@ class Daily:
     run time when its own reading matches.
     """
 
-    __slots__ = ("zone", "days", "times", "fixed")
+    __slots__ = ("zone", "days", "times", "fixed", "_allowed", "_span", "_states")
 
     def __init__(self, zone: Zone, days: object, times: tuple[int, ...], fixed: bool) -> None:
         self.zone = zone
         self.days = days  # a MonthTable or a DayFilter: allows(day), next(day, last)
         self.times = times
         self.fixed = fixed
+        self._allowed: dict[int, bool] = {}
+        self._span = (0, -1)
+        self._states: list[tuple[int, int, bool, bool]] = []
 
     @classmethod
     def of(cls, runner: Cron | FixedTime) -> Daily:
+        """The runner's Daily, kept while the runner lives in the compiled schedules' cache."""
+        found = _DAILIES.get(id(runner))
+        if found is not None and found[0] is runner:
+            return found[1]
         if isinstance(runner, Cron):
-            return cls(runner.zone, runner.days, runner.times, runner.spec.wall_clock)
-        return cls(runner.zone, runner.days, _single(runner.at), True)
+            daily = cls(runner.zone, runner.days, runner.times, runner.spec.wall_clock)
+        else:
+            daily = cls(runner.zone, runner.days, _single(runner.at), True)
+        if len(_DAILIES) >= MAX_TABLES:
+            _DAILIES.clear()
+        _DAILIES[id(runner)] = (runner, daily)
+        return daily
+
+    @classmethod
+    def limits(cls, allowed: Allowed) -> Daily:
+        """The limits as a Daily: their days, and the window's seconds as its times."""
+        found = _DAILIES.get(id(allowed))
+        if found is not None and found[0] is allowed:
+            return found[1]
+        times = WindowTimes(allowed.window)
+        daily = cls(allowed.zone, allowed.days, times, False)  # type: ignore[arg-type]
+        if len(_DAILIES) >= MAX_TABLES:
+            _DAILIES.clear()
+        _DAILIES[id(allowed)] = (allowed, daily)  # type: ignore[assignment]
+        return daily
+
+    def allows(self, day: int) -> bool:
+        """Whether the source runs on calendar day ``day`` (kept: asked again and again)."""
+        found = self._allowed.get(day)
+        if found is None:
+            if len(self._allowed) >= MAX_DAYS:
+                self._allowed.clear()
+            days = self.days
+            if isinstance(days, MonthTable):  # the whole month at once, from its mask
+                value = date.fromordinal(day)
+                first = day - value.day + 1
+                length = month_length(value.year, value.month)
+                bits = 0
+                if days.months is None or value.month in days.months:
+                    bits = days.mask(value.month, length, first % 7)
+                for number in range(1, length + 1):
+                    self._allowed[first + number - 1] = bool(bits >> number & 1)
+                return self._allowed[day]
+            found = self._allowed[day] = days.allows(day)  # type: ignore[attr-defined]
+        return found
 
     def any_reading(self, low: int, high: int) -> bool:
         """Whether a matching reading lies in [low, high] (a short span: a gap)."""
         day = day_of(low)
         while (start := local_at(day, 0)) <= high:
-            if self.days.allows(day):  # type: ignore[attr-defined]
+            if self.allows(day):
                 first = bisect_left(self.times, max(0, low - start))
                 if first < len(self.times) and self.times[first] <= high - start:
                     return True
@@ -186,10 +252,21 @@ class Daily:
         zone = self.zone
         if zone.fixed is not None:
             return [(begin, zone.fixed, True, False)]
-        instant = begin - DAY
+        low, high = self._span
+        if not (low + DAY <= begin and end <= high):
+            low, high = begin - DAY, end + AHEAD
+            self._span, self._states = (low, high), self._read(low, high)
+        states = self._states
+        first = bisect_right(states, (begin, MAX_OFFSET)) - 1
+        last = bisect_right(states, (end, MAX_OFFSET))
+        start, offset, active, lone = states[first]
+        return [(begin, offset, active, lone and start == begin), *states[first + 1 : last]]
+
+    def _read(self, low: int, high: int) -> list[tuple[int, int, bool, bool]]:
+        zone, instant = self.zone, low
         offset = zone.offset(instant)
         states = [(instant, offset, True, False)]
-        while (change := zone.next_change(instant, end)) is not None:
+        while (change := zone.next_change(instant, high)) is not None:
             after = zone.offset(change)
             if self.fixed and after < offset:
                 states.append((change, after, False, False))
@@ -200,11 +277,22 @@ class Daily:
             else:
                 states.append((change, after, True, False))
             instant, offset = change, after
-        while len(states) > 1 and states[1][0] <= begin:
-            del states[0]
-        start, offset, active, lone = states[0]
-        states[0] = (begin, offset, active, lone and start == begin)
-        return [state for state in states if state[0] <= end]
+        return states
+
+
+class WindowTimes:
+    """The seconds of the day a window allows (None: all), as a set that is never listed."""
+
+    __slots__ = ("window",)
+
+    def __init__(self, window: Window | None) -> None:
+        self.window = window
+
+    def __contains__(self, seconds: object) -> bool:
+        return self.window is None or self.window.allows(seconds)  # type: ignore[arg-type]
+
+    def __len__(self) -> int:
+        return DAY
 
 
 _SINGLES: dict[int, tuple[int]] = {}
@@ -215,6 +303,34 @@ def _single(at: int) -> tuple[int]:
     found = _SINGLES.get(at)
     if found is None:
         found = _SINGLES[at] = (at,)
+    return found
+
+
+def _gridded(grid: Grid, limits: Daily, begin: int, end: int) -> int:
+    """The grid's instants in [begin, end] that the limits allow: day by day, one division per
+    part of the window."""
+    begin = max(begin, grid.low)
+    if end < begin:
+        return 0
+    window = limits.times.window  # type: ignore[attr-defined]
+    if window is None:
+        parts = ((0, DAY - 1),)
+    elif window.wraps:
+        parts = ((0, window.end), (window.begin, DAY - 1))
+    else:
+        parts = ((window.begin, window.end),)
+    states = limits.states(begin, end)
+    found = 0
+    for index, (start, offset, _, _) in enumerate(states):
+        stop = states[index + 1][0] - 1 if index + 1 < len(states) else end
+        day, last = day_of(start + offset), day_of(stop + offset)
+        midnight = local_at(day, 0) - offset
+        while day <= last:
+            if limits.allows(day):
+                for low, high in parts:
+                    found += grid.count(max(start, midnight + low), min(stop, midnight + high))
+            day += 1
+            midnight += DAY
     return found
 
 
@@ -253,25 +369,31 @@ def _piece(
     others = []
     for daily, offset in zip(dailies[1:], offsets[1:], strict=True):
         ahead, rest = divmod(offset - shift, DAY)
-        others.append((daily.days, ahead, rest, daily.times))
+        others.append((daily, ahead, rest, daily.times))
     key = (id(base.times), tuple((id(t), r) for _, _, r, t in others))
+    tables: dict[tuple[object, ...], tuple[int, ...]] = {}
     day = day_of(begin + shift)
     last = day_of(end + shift)
-    nexts = base.days.next  # type: ignore[attr-defined]
+    start = local_at(day, 0) - shift  # the instant whose reading is this day's midnight
     found = 0
-    while (day := nexts(day, last)) is not None:
-        start = local_at(day, 0) - shift  # the instant whose reading is this day's midnight
-        bits = tuple(
-            (days.allows(day + ahead), bool(rest) and days.allows(day + ahead + 1))
-            for days, ahead, rest, _ in others
-        )
-        phase = None if grid is None else (grid.phase - start) % grid.every
-        times = _times(base.times, others, key, bits, grid, phase)
-        if start >= begin and start + DAY - 1 <= end:
-            found += len(times)
-        else:
-            found += bisect_right(times, end - start) - bisect_left(times, begin - start)
+    while day <= last:
+        if base.allows(day):
+            bits = tuple(
+                [
+                    (other.allows(day + ahead), rest > 0 and other.allows(day + ahead + 1))
+                    for other, ahead, rest, _ in others
+                ]
+            )
+            phase = None if grid is None else (grid.phase - start) % grid.every
+            times = tables.get((bits, phase))
+            if times is None:
+                times = tables[bits, phase] = _times(base.times, others, key, bits, grid, phase)
+            if start >= begin and start + DAY - 1 <= end:
+                found += len(times)
+            else:
+                found += bisect_right(times, end - start) - bisect_left(times, begin - start)
         day += 1
+        start += DAY
     return found
 
 
@@ -311,7 +433,7 @@ def _shared_times(
 ) -> tuple[int, ...]:
     found = mine
     for (_, _, rest, theirs), (today, tomorrow) in zip(others, bits, strict=True):
-        allowed = set(theirs)
+        allowed = theirs if isinstance(theirs, WindowTimes) else set(theirs)
         found = tuple(
             time
             for time in found

@@ -98,6 +98,15 @@ def busy_plans(draw: st.DrawFn) -> tuple[Plan, datetime, int]:
         plan.window = (draw(wall), draw(wall))
     if draw(st.integers(0, 2)) == 0:
         plan.weekdays = draw(st.frozensets(st.integers(1, 7), min_size=3))
+    if draw(st.integers(0, 4)) == 0:
+        plan.monthdays = draw(st.frozensets(st.integers(1, 31), min_size=10))
+    if draw(st.integers(0, 4)) == 0:
+        plan.months = draw(st.frozensets(st.integers(1, 12), min_size=4))
+    local = start.astimezone(plan.tz).date()
+    if draw(st.integers(0, 3)) == 0:
+        plan.date_begin = local + timedelta(days=draw(st.integers(-1, 2)))
+    if draw(st.integers(0, 3)) == 0:
+        plan.date_end = (plan.date_begin or local) + timedelta(days=draw(st.integers(0, 3)))
     span = draw(st.integers(0, 3 * 86400))
     # Keep the brute force quick: a grid of seconds over a short gap only.
     if any(step < 60 for _, step in plan.intervals):
