@@ -31,6 +31,7 @@ from datetime import date
 from math import gcd
 
 from akjob.schedule.cron import Cron
+from akjob.schedule.days import DayFilter
 from akjob.schedule.limits import Allowed, Window
 from akjob.schedule.months import MonthTable, month_length
 from akjob.schedule.sources import Dates, FixedTime, Interval, Never, Runner
@@ -172,7 +173,7 @@ class Daily:
     run time when its own reading matches.
     """
 
-    __slots__ = ("zone", "days", "times", "fixed", "_allowed", "_span", "_states")
+    __slots__ = ("zone", "days", "times", "fixed", "_allowed", "_span", "_states", "_table")
 
     def __init__(self, zone: Zone, days: object, times: tuple[int, ...], fixed: bool) -> None:
         self.zone = zone
@@ -180,6 +181,10 @@ class Daily:
         self.times = times
         self.fixed = fixed
         self._allowed: dict[int, bool] = {}
+        # The days as month masks: a MonthTable's own, or a DayFilter's rule without its range.
+        self._table = days if isinstance(days, MonthTable) else None
+        if isinstance(days, DayFilter) and (days.monthdays or days.months or days.weekdays):
+            self._table = MonthTable(days._month_rule, days.months)
         self._span = (0, -1)
         self._states: list[tuple[int, int, bool, bool]] = []
 
@@ -229,6 +234,32 @@ class Daily:
                     self._allowed[first + number - 1] = bool(bits >> number & 1)
                 return self._allowed[day]
             found = self._allowed[day] = days.allows(day)  # type: ignore[attr-defined]
+        return found
+
+    def flags(self, first: int, last: int) -> list[bool]:
+        """Whether the source runs on each calendar day from ``first`` to ``last``, a month
+        at a time."""
+        table, days = self._table, self.days
+        if table is None:  # a DayFilter of a date range at most
+            return [days.allows(day) for day in range(first, last + 1)]  # type: ignore[attr-defined]
+        found: list[bool] = []
+        day = first
+        while day <= last:
+            value = date.fromordinal(day)
+            month_first = day - value.day + 1
+            length = month_length(value.year, value.month)
+            bits = 0
+            if table.months is None or value.month in table.months:
+                bits = table.mask(value.month, length, month_first % 7)
+            stop = min(last, month_first + length - 1)
+            found += [
+                bool(bits >> number & 1) for number in range(value.day, stop - month_first + 2)
+            ]
+            day = stop + 1
+        if isinstance(days, DayFilter) and (days.first is not None or days.last is not None):
+            low = first if days.first is None else days.first
+            high = last if days.last is None else days.last
+            found = [ok and low <= first + i <= high for i, ok in enumerate(found)]
         return found
 
     def any_reading(self, low: int, high: int) -> bool:
@@ -366,24 +397,21 @@ def _piece(
 ) -> int:
     """Shared run times in [begin, end], where every zone keeps its offset."""
     base, shift = dailies[0], offsets[0]
-    others = []
+    first, last = day_of(begin + shift), day_of(end + shift)
+    others, flags = [], []
     for daily, offset in zip(dailies[1:], offsets[1:], strict=True):
         ahead, rest = divmod(offset - shift, DAY)
         others.append((daily, ahead, rest, daily.times))
+        # The other source's days, lined up with the base's: today's and tomorrow's.
+        theirs = daily.flags(first + ahead, last + ahead + 1)
+        flags.append((theirs, theirs[1:] if rest else [False] * len(theirs)))
     key = (id(base.times), tuple((id(t), r) for _, _, r, t in others))
     tables: dict[tuple[object, ...], tuple[int, ...]] = {}
-    day = day_of(begin + shift)
-    last = day_of(end + shift)
-    start = local_at(day, 0) - shift  # the instant whose reading is this day's midnight
+    start = local_at(first, 0) - shift  # the instant whose reading is the first day's midnight
     found = 0
-    while day <= last:
-        if base.allows(day):
-            bits = tuple(
-                [
-                    (other.allows(day + ahead), rest > 0 and other.allows(day + ahead + 1))
-                    for other, ahead, rest, _ in others
-                ]
-            )
+    for index, ok in enumerate(base.flags(first, last)):
+        if ok:
+            bits = tuple([(today[index], tomorrow[index]) for today, tomorrow in flags])
             phase = None if grid is None else (grid.phase - start) % grid.every
             times = tables.get((bits, phase))
             if times is None:
@@ -392,7 +420,6 @@ def _piece(
                 found += len(times)
             else:
                 found += bisect_right(times, end - start) - bisect_left(times, begin - start)
-        day += 1
         start += DAY
     return found
 

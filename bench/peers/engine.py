@@ -322,9 +322,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--budget", type=float, default=0.05, help="seconds per timed round")
     args = parser.parse_args()
-    from bench.peers.catchup import gaps
+    from bench.peers.catchup import any_schedule, gaps
 
-    emit({"rows": run(args.repeat, args.budget), "gaps": gaps(args.repeat, args.budget)})
+    emit(
+        {
+            "rows": run(args.repeat, args.budget),
+            "gaps": gaps(args.repeat, args.budget),
+            "any_gap": any_schedule(args.repeat, args.budget),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -211,10 +211,11 @@ MULTI = [
 
 @pytest.mark.parametrize("schedule", MULTI, ids=["interval-cron-window", "three", "seconds"])
 def test_a_long_gap_with_busy_sources_is_counted_not_walked(schedule: Schedule) -> None:
-    """30 days with several busy sources: tens of thousands of shared run times, counted in
-    well under the bound (loose for busy machines; its point is the order of magnitude)."""
+    """30 days with several busy sources, up to 400,000 run times, counted in well under the
+    bound: CPU time, first call included (loose for busy machines; listing them would take
+    seconds)."""
     start = utc(2027, 3, 1)
-    started = clock.perf_counter()
+    started = clock.process_time()
     found = count_between(schedule, start=start, end=start + timedelta(days=30))
-    assert clock.perf_counter() - started < 0.05
+    assert clock.process_time() - started < 0.1
     assert found > 0
