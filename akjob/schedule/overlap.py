@@ -28,6 +28,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import repeat
 from math import gcd
 
 from akjob.schedule.cron import Cron
@@ -45,6 +46,7 @@ _TABLES: dict[tuple[object, ...], tuple[object, ...]] = {}
 _DAILIES: dict[int, tuple[Runner, Daily]] = {}
 #: Days whose "allowed?" a Daily keeps, and how far past a span it reads its zone's changes.
 MAX_DAYS = 4096
+MAX_FLAGS = 64
 AHEAD = 62 * DAY
 MAX_OFFSET = 1 << 40
 
@@ -173,7 +175,17 @@ class Daily:
     run time when its own reading matches.
     """
 
-    __slots__ = ("zone", "days", "times", "fixed", "_allowed", "_span", "_states", "_table")
+    __slots__ = (
+        "zone",
+        "days",
+        "times",
+        "fixed",
+        "_allowed",
+        "_span",
+        "_states",
+        "_table",
+        "_flags",
+    )
 
     def __init__(self, zone: Zone, days: object, times: tuple[int, ...], fixed: bool) -> None:
         self.zone = zone
@@ -181,6 +193,7 @@ class Daily:
         self.times = times
         self.fixed = fixed
         self._allowed: dict[int, bool] = {}
+        self._flags: dict[tuple[int, int], list[bool]] = {}
         # The days as month masks: a MonthTable's own, or a DayFilter's rule without its range.
         self._table = days if isinstance(days, MonthTable) else None
         if isinstance(days, DayFilter) and (days.monthdays or days.months or days.weekdays):
@@ -238,7 +251,15 @@ class Daily:
 
     def flags(self, first: int, last: int) -> list[bool]:
         """Whether the source runs on each calendar day from ``first`` to ``last``, a month
-        at a time."""
+        at a time (kept: every group of a count asks for the same days)."""
+        found = self._flags.get((first, last))
+        if found is None:
+            if len(self._flags) >= MAX_FLAGS:
+                self._flags.clear()
+            found = self._flags[first, last] = self._read_flags(first, last)
+        return found
+
+    def _read_flags(self, first: int, last: int) -> list[bool]:
         table, days = self._table, self.days
         if table is None:  # a DayFilter of a date range at most
             return [days.allows(day) for day in range(first, last + 1)]  # type: ignore[attr-defined]
@@ -404,14 +425,20 @@ def _piece(
         others.append((daily, ahead, rest, daily.times))
         # The other source's days, lined up with the base's: today's and tomorrow's.
         theirs = daily.flags(first + ahead, last + ahead + 1)
-        flags.append((theirs, theirs[1:] if rest else [False] * len(theirs)))
+        flags.append((theirs, theirs[1:] if rest else repeat(False)))
     key = (id(base.times), tuple((id(t), r) for _, _, r, t in others))
     tables: dict[tuple[object, ...], tuple[int, ...]] = {}
     start = local_at(first, 0) - shift  # the instant whose reading is the first day's midnight
     found = 0
-    for index, ok in enumerate(base.flags(first, last)):
+    # Each day's signature: for every other source, whether it runs that day and the next.
+    # (The lists run a day past the base's; zip stops with the base's.)
+    signatures = (
+        zip(*(zip(today, tomorrow, strict=False) for today, tomorrow in flags), strict=False)
+        if flags
+        else repeat(())
+    )
+    for ok, bits in zip(base.flags(first, last), signatures, strict=False):
         if ok:
-            bits = tuple([(today[index], tomorrow[index]) for today, tomorrow in flags])
             phase = None if grid is None else (grid.phase - start) % grid.every
             times = tables.get((bits, phase))
             if times is None:
