@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from akjob.schedule.calculator import compile_schedule, seconds_arg
+from akjob.schedule.calculator import Compiled, compile_schedule, seconds_arg
 from akjob.schedule.cron import Cron
 from akjob.schedule.limits import Allowed
 from akjob.schedule.overlap import Group
@@ -61,7 +61,7 @@ def count_between(
     if compiled is None or last < begin:
         return 0
     runners, allowed = compiled.runners, compiled.allowed
-    groups: dict[tuple[int, ...], Group] = {}
+    groups = _groups_of(compiled)
     found, low = 0, begin
     while low <= last and found < budget:
         high = min(low + CHUNK - 1, last)
@@ -116,6 +116,22 @@ def _stretches(allowed: Allowed, begin: int, end: int) -> list[tuple[int, int]]:
         found.append((opening, close))
         instant = close + 1
     return found
+
+
+#: The groups read for each compiled schedule, kept while it stays in the compiled cache.
+_GROUPS: dict[int, tuple[Compiled, dict[tuple[int, ...], Group]]] = {}
+MAX_GROUPS = 256
+
+
+def _groups_of(compiled: Compiled) -> dict[tuple[int, ...], Group]:
+    found = _GROUPS.get(id(compiled))
+    if found is not None and found[0] is compiled:
+        return found[1]
+    if len(_GROUPS) >= MAX_GROUPS:
+        _GROUPS.clear()
+    groups: dict[tuple[int, ...], Group] = {}
+    _GROUPS[id(compiled)] = (compiled, groups)
+    return groups
 
 
 def _group(

@@ -25,10 +25,11 @@ excepted: their times are the user's own list).
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import repeat
+from itertools import compress, repeat
 from math import gcd
 
 from akjob.schedule.cron import Cron
@@ -427,27 +428,35 @@ def _piece(
         theirs = daily.flags(first + ahead, last + ahead + 1)
         flags.append((theirs, theirs[1:] if rest else repeat(False)))
     key = (id(base.times), tuple((id(t), r) for _, _, r, t in others))
-    tables: dict[tuple[object, ...], tuple[int, ...]] = {}
     start = local_at(first, 0) - shift  # the instant whose reading is the first day's midnight
-    found = 0
-    # Each day's signature: for every other source, whether it runs that day and the next.
-    # (The lists run a day past the base's; zip stops with the base's.)
-    signatures = (
+    # Each day's signature: for every other source, whether it runs that day and the next,
+    # and the grid's phase. (The flag lists run a day past the base's; zip stops with it.)
+    ok = base.flags(first, last)
+    count = len(ok)
+    signatures = list(
         zip(*(zip(today, tomorrow, strict=False) for today, tomorrow in flags), strict=False)
         if flags
-        else repeat(())
+        else repeat((), count)
     )
-    for ok, bits in zip(base.flags(first, last), signatures, strict=False):
-        if ok:
-            phase = None if grid is None else (grid.phase - start) % grid.every
-            times = tables.get((bits, phase))
-            if times is None:
-                times = tables[bits, phase] = _times(base.times, others, key, bits, grid, phase)
-            if start >= begin and start + DAY - 1 <= end:
-                found += len(times)
-            else:
-                found += bisect_right(times, end - start) - bisect_left(times, begin - start)
-        start += DAY
+    if grid is None:
+        phases: list[int | None] = [None] * count
+    else:
+        every, phase = grid.every, (grid.phase - start) % grid.every
+        phases = [(phase - index * DAY) % every for index in range(count)]
+    days = list(zip(signatures, phases, strict=False))
+    # Days cut by the piece's ends are counted on their own; whole days by signature.
+    cut = [index for index in {0, count - 1} if ok[index]]
+    whole = list(ok)
+    for index in cut:
+        whole[index] = False
+    found = 0
+    for (bits, phase), many in Counter(compress(days, whole)).items():
+        found += many * len(_times(base.times, others, key, bits, grid, phase))
+    for index in cut:
+        bits, phase = days[index]
+        times = _times(base.times, others, key, bits, grid, phase)
+        midnight = start + index * DAY
+        found += bisect_right(times, end - midnight) - bisect_left(times, begin - midnight)
     return found
 
 
