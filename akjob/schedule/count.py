@@ -2,10 +2,12 @@
 
 After a gap (a daemon that was stopped, a machine that slept) the daemon wants to know how many
 occurrences it missed. Listing them one by one costs in proportion to their number: a job every
-second, 30 days late, has 2.6 million. Here each source counts its own run times in a stretch of
-time by arithmetic (:meth:`~akjob.schedule.sources.Runner.count`), and the limits are walked
-stretch by stretch (:meth:`~akjob.schedule.limits.Allowed.last_of_stretch`), so the work grows
-with the days and offset changes in the span, not with the runs.
+second, 30 days late, has 2.6 million. Here each source counts its own run times by arithmetic
+(:meth:`~akjob.schedule.sources.Runner.count`, or day by day with the limits folded in:
+:mod:`akjob.schedule.overlap`), and the run times several sources share are taken away by
+inclusion–exclusion (|A ∪ B| = |A| + |B| − |A ∩ B|), counted by arithmetic too. The work grows
+with the days and offset changes in the span, not with the runs. The span is taken 32 days at a
+time, so that a count that reaches ``cap`` or ``remaining`` stops there.
 """
 
 from __future__ import annotations
@@ -46,10 +48,11 @@ def count_between(
     stops it earlier, and then the search stops too. Aware datetimes only; ``end`` before
     ``start`` gives 0.
 
-    The time taken grows with the days and daylight saving changes between ``start`` and ``end``
-    (and with the windows the limits open in them), never with the number of run times, with one
-    exception: when two or more sources have run times in a stretch, the run times of all but the
-    densest are listed to find those they share with it.
+    The time taken grows with the days and daylight saving changes between ``start`` and ``end``,
+    never with the number of run times, with two exceptions (docs/schedule.md): a dates source's
+    own dates in the span are tested one by one where limits apply or other sources may share
+    them, and with more than MAX_SHARING sources busy in the same 32 days the run times of all
+    but the densest are listed.
     """
     begin = seconds_arg("start", start, ceil=True)
     last = seconds_arg("end", end)
