@@ -238,12 +238,7 @@ class Daily:
                 self._allowed.clear()
             days = self.days
             if isinstance(days, MonthTable):  # the whole month at once, from its mask
-                value = date.fromordinal(day)
-                first = day - value.day + 1
-                length = month_length(value.year, value.month)
-                bits = 0
-                if days.months is None or value.month in days.months:
-                    bits = days.mask(value.month, length, first % 7)
+                _, first, length, bits = self._month(day)
                 for number in range(1, length + 1):
                     self._allowed[first + number - 1] = bool(bits >> number & 1)
                 return self._allowed[day]
@@ -267,22 +262,28 @@ class Daily:
         found: list[bool] = []
         day = first
         while day <= last:
-            value = date.fromordinal(day)
-            month_first = day - value.day + 1
-            length = month_length(value.year, value.month)
-            bits = 0
-            if table.months is None or value.month in table.months:
-                bits = table.mask(value.month, length, month_first % 7)
+            start, month_first, length, bits = self._month(day)
             stop = min(last, month_first + length - 1)
-            found += [
-                bool(bits >> number & 1) for number in range(value.day, stop - month_first + 2)
-            ]
+            found += [bool(bits >> number & 1) for number in range(start, stop - month_first + 2)]
             day = stop + 1
         if isinstance(days, DayFilter) and (days.first is not None or days.last is not None):
             low = first if days.first is None else days.first
             high = last if days.last is None else days.last
             found = [ok and low <= first + i <= high for i, ok in enumerate(found)]
         return found
+
+    def _month(self, day: int) -> tuple[int, int, int, int]:
+        """Day ``day``'s day of the month, its month's first day and length, and the month's
+        mask (bit d: day d is picked) from the month table."""
+        table = self._table
+        assert table is not None
+        value = date.fromordinal(day)
+        first = day - value.day + 1
+        length = month_length(value.year, value.month)
+        bits = 0
+        if table.months is None or value.month in table.months:
+            bits = table.mask(value.month, length, first % 7)
+        return value.day, first, length, bits
 
     def any_reading(self, low: int, high: int) -> bool:
         """Whether a matching reading lies in [low, high] (a short span: a gap)."""

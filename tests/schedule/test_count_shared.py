@@ -26,7 +26,7 @@ from tests.schedule.helpers import (
     offset_changes,
     utc,
 )
-from tests.schedule.test_oracle import Plan, oracle
+from tests.schedule.test_oracle import Plan, draw_limits, oracle
 
 IANA = [DENVER, LONDON, LORD_HOWE, CHATHAM, HAVANA]
 ZONES = [*IANA, UTC, WEST, EAST, timezone(timedelta(hours=1))]
@@ -94,19 +94,7 @@ def busy_plans(draw: st.DrawFn) -> tuple[Plan, datetime, int]:
             plan.dates += [
                 start + timedelta(seconds=s) for s in draw(st.lists(seconds, max_size=6))
             ]
-    if draw(st.booleans()):
-        plan.window = (draw(wall), draw(wall))
-    if draw(st.integers(0, 2)) == 0:
-        plan.weekdays = draw(st.frozensets(st.integers(1, 7), min_size=3))
-    if draw(st.integers(0, 4)) == 0:
-        plan.monthdays = draw(st.frozensets(st.integers(1, 31), min_size=10))
-    if draw(st.integers(0, 4)) == 0:
-        plan.months = draw(st.frozensets(st.integers(1, 12), min_size=4))
-    local = start.astimezone(plan.tz).date()
-    if draw(st.integers(0, 3)) == 0:
-        plan.date_begin = local + timedelta(days=draw(st.integers(-1, 2)))
-    if draw(st.integers(0, 3)) == 0:
-        plan.date_end = (plan.date_begin or local) + timedelta(days=draw(st.integers(0, 3)))
+    draw_limits(draw, plan, start, ahead=2)
     span = draw(st.integers(0, 3 * 86400))
     # Keep the brute force quick: a grid of seconds over a short gap only.
     if any(step < 60 for _, step in plan.intervals):
