@@ -182,7 +182,6 @@ class Daily:
         "times",
         "fixed",
         "_allowed",
-        "_span",
         "_states",
         "_table",
         "_flags",
@@ -199,8 +198,9 @@ class Daily:
         self._table = days if isinstance(days, MonthTable) else None
         if isinstance(days, DayFilter) and (days.monthdays or days.months or days.weekdays):
             self._table = MonthTable(days._month_rule, days.months)
-        self._span = (0, -1)
-        self._states: list[tuple[int, int, bool, bool]] = []
+        # (low, high, states): the states read from low to high, kept as one value so that
+        # threads sharing this Daily never see one part new and the other old.
+        self._states: tuple[int, int, list[tuple[int, int, bool, bool]]] = (0, -1, [])
 
     @classmethod
     def of(cls, runner: Cron | FixedTime) -> Daily:
@@ -241,7 +241,7 @@ class Daily:
                 _, first, length, bits = self._month(day)
                 for number in range(1, length + 1):
                     self._allowed[first + number - 1] = bool(bits >> number & 1)
-                return self._allowed[day]
+                return bool(bits >> (day - first + 1) & 1)
             found = self._allowed[day] = days.allows(day)  # type: ignore[attr-defined]
         return found
 
@@ -306,11 +306,11 @@ class Daily:
         zone = self.zone
         if zone.fixed is not None:
             return [(begin, zone.fixed, True, False)]
-        low, high = self._span
+        low, high, states = self._states
         if not (low + DAY <= begin and end <= high):
             low, high = begin - DAY, end + AHEAD
-            self._span, self._states = (low, high), self._read(low, high)
-        states = self._states
+            states = self._read(low, high)
+            self._states = (low, high, states)
         first = bisect_right(states, (begin, MAX_OFFSET)) - 1
         last = bisect_right(states, (end, MAX_OFFSET))
         start, offset, active, lone = states[first]

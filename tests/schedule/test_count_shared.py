@@ -207,3 +207,17 @@ def test_a_long_gap_with_busy_sources_is_counted_not_walked(schedule: Schedule) 
     found = count_between(schedule, start=start, end=start + timedelta(days=30))
     assert clock.process_time() - started < 0.1
     assert found > 0
+
+
+@pytest.mark.parametrize("window", [None, (time(1), time(3))], ids=["open", "window"])
+def test_more_sources_than_inclusion_exclusion_takes(window: tuple[time, time] | None) -> None:
+    """Beyond six busy sources the shared run times are listed (docs/schedule.md): the count is
+    the oracle's all the same, across a repeated hour."""
+    plan = Plan(tz=DENVER, window=window)
+    plan.crons = [(f"*/{step} * * * *", DENVER) for step in (2, 3, 5, 7, 11, 13)]
+    plan.crons.append(("0,30 1 * * *", DENVER))
+    plan.intervals.append((utc(2027, 11, 6), 600))
+    start, end = utc(2027, 11, 7, 6), utc(2027, 11, 7, 12)
+    expected = oracle(plan, start - timedelta(seconds=1), end, None)
+    assert len(plan.schedule().sources) == 8
+    assert count_between(plan.schedule(), start=start, end=end) == len(expected) > 0
