@@ -78,8 +78,10 @@ def busy_plans(draw: st.DrawFn) -> tuple[Plan, datetime, int]:
     )
     for kind in kinds:
         if kind == "every":
-            back = draw(st.integers(0, 3 * 86400))
-            plan.intervals.append((start - timedelta(seconds=back), draw(STEPS)))
+            anchor = start - timedelta(seconds=draw(st.integers(0, 3 * 86400)))
+            if draw(st.booleans()):  # on a whole minute, so that it meets the other sources
+                anchor = anchor.replace(second=0, microsecond=0)
+            plan.intervals.append((anchor, draw(STEPS)))
         elif kind == "cron":
             plan.crons.append((draw(st.sampled_from(BUSY_CRONS)), zone()))
         elif kind == "week":
