@@ -374,18 +374,35 @@ def _gridded(grid: Grid, limits: Daily, begin: int, end: int) -> int:
     else:
         parts = ((window.begin, window.end),)
     states = limits.states(begin, end)
+    every = grid.every
     found = 0
     for index, (start, offset, _, _) in enumerate(states):
         stop = states[index + 1][0] - 1 if index + 1 < len(states) else end
-        day, last = day_of(start + offset), day_of(stop + offset)
-        midnight = local_at(day, 0) - offset
-        while day <= last:
-            if limits.allows(day):
-                for low, high in parts:
-                    found += grid.count(max(start, midnight + low), min(stop, midnight + high))
-            day += 1
-            midnight += DAY
+        first, last = day_of(start + offset), day_of(stop + offset)
+        midnight = local_at(first, 0) - offset  # the instant of the first day's midnight
+        ok = limits.flags(first, last)
+        # Each day's midnight against the grid; whole days count alike when that is alike.
+        phases = _progression(midnight - grid.phase, DAY, every, len(ok))
+        cut = [i for i in {0, len(ok) - 1} if ok[i]]
+        whole = list(ok)
+        for i in cut:
+            whole[i] = False
+        for phase, days in Counter(compress(phases, whole)).items():
+            found += days * sum(
+                (phase + high) // every - (phase + low - 1) // every for low, high in parts
+            )
+        for i in cut:
+            day_start = midnight + i * DAY
+            for low, high in parts:
+                found += grid.count(max(start, day_start + low), min(stop, day_start + high))
     return found
+
+
+def _progression(first: int, step: int, every: int, count: int) -> list[int]:
+    """(first + i * step) % every for i in range(count): a cycle, worked out once per turn."""
+    turn = min(count, every // gcd(every, step % every or every))
+    values = [(first + i * step) % every for i in range(turn)]
+    return (values * (count // turn + 1))[:count] if turn else []
 
 
 def _regular(
@@ -439,11 +456,9 @@ def _piece(
         if flags
         else repeat((), count)
     )
-    if grid is None:
-        phases: list[int | None] = [None] * count
-    else:
-        every, phase = grid.every, (grid.phase - start) % grid.every
-        phases = [(phase - index * DAY) % every for index in range(count)]
+    phases: list[int | None] = [None] * count
+    if grid is not None:
+        phases = _progression(grid.phase - start, -DAY, grid.every, count)  # type: ignore[assignment]
     days = list(zip(signatures, phases, strict=False))
     # Days cut by the piece's ends are counted on their own; whole days by signature.
     cut = [index for index in {0, count - 1} if ok[index]]
