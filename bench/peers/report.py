@@ -84,7 +84,7 @@ def engine_section(data: dict[str, Any]) -> str:
                 notes.append(f"  - {name}: {result['note']}")
     header = ["schedule", *IMPLEMENTATIONS, "akjob / APScheduler"]
     intro = (
-        f"µs per call, median of {data['repeat']} rounds over 12 starting instants in 2027; "
+        f"CPU µs per call, median of {data['repeat']} rounds over 12 starting instants in 2027; "
         "every answer checked against akjob's (≠: a different answer)."
     )
     parts = [intro, table(header, rows), "\n".join(notes)]
@@ -110,8 +110,8 @@ def gaps_section(gaps: list[dict[str, Any]], repeat: int) -> str:
     header = ["gap", "occurrences", *GAP_IMPLEMENTATIONS, "akjob / APScheduler"]
     intro = (
         f"Catching up: the occurrences of {gaps[0]['job']} in a gap that starts at one of its "
-        f"run times (12 starts in 2027), µs per answer, median of {repeat} rounds; akjob counts "
-        "(`count_between`), the peers walk from run time to run time; every count checked "
+        f"run times (12 starts in 2027), CPU µs per answer, median of {repeat} rounds; akjob "
+        "counts (`count_between`), the peers walk from run time to run time; every count checked "
         "against akjob's."
     )
     return "\n\n".join([intro, table(header, rows)])
@@ -130,7 +130,7 @@ def any_gap_section(rows: list[dict[str, Any]], repeat: int) -> str:
     ]
     intro = (
         "Catching up, any schedule: akjob's `count_between` over a 30-day gap from each of the 12 "
-        f"starts, µs per answer, median of {repeat} rounds; each count checked against the run "
+        f"starts, CPU µs per answer, median of {repeat} rounds; each count checked against the run "
         "times listed one by one (`upcoming`) from the first start (≠: a different count)."
     )
     return "\n\n".join([intro, table(["schedule", "sources", "occurrences", "akjob"], cells)])
