@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["job_function"]
+__all__ = ["job_function", "scheduled"]
 
 
 def __getattr__(name: str) -> Any:
@@ -14,4 +14,8 @@ def __getattr__(name: str) -> Any:
         from akjob.registry import job_function
 
         return job_function
+    if name == "scheduled":
+        from akjob.declare import scheduled
+
+        return scheduled
     raise AttributeError(f"module 'akjob' has no attribute {name!r}")

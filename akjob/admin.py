@@ -21,10 +21,12 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from akjob import admin_views
+from akjob.admin_code import CodeManagedJobAdminMixin
 from akjob.admin_forms import JobAdminForm
 from akjob.cli import error_line, task_state
+from akjob.dashboard import DashboardAdmin
 from akjob.exceptions import AkjobError
-from akjob.models import DaemonRecord, Job, JobDates, JobRun
+from akjob.models import DaemonRecord, Dashboard, Job, JobDates, JobRun
 
 DASH = "\u2014"
 
@@ -91,7 +93,7 @@ def _when(value: Any) -> Any:
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
     form = JobAdminForm
     inlines = [JobDatesInline]
     list_display = (
@@ -148,6 +150,23 @@ class JobAdmin(admin.ModelAdmin):
             },
         ),
         (
+            "Calendars, places in the month, jitter, catch-up",
+            {
+                "fields": (
+                    "month_positions",
+                    "business_days_only",
+                    "holidays",
+                    "exclude_dates",
+                    "jitter",
+                    "catch_up",
+                ),
+                "description": "Places in the month run at monthly_time. Holidays, excluded "
+                "dates and business days are limits, read in the job's time zone. Jitter moves "
+                "each run later by a fixed amount of up to its value (docs/schedule.md). Catch-up "
+                "says what happens to occurrences missed while no akjobd ran (docs/daemon.md).",
+            },
+        ),
+        (
             "Time zone",
             {
                 "fields": (
@@ -170,6 +189,7 @@ class JobAdmin(admin.ModelAdmin):
                     "code_object",
                     "timeout",
                     "misfire_grace",
+                    "alert_after",
                     "deleteme",
                 ),
             },
@@ -189,7 +209,7 @@ class JobAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
         if obj is not None:
-            return self.fieldsets
+            return super().get_fieldsets(request, obj)
         # A new job has no stored code and no housekeeping yet.
         fieldsets = [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("House")]
         return [
@@ -392,3 +412,6 @@ class DaemonRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+admin.site.register(Dashboard, DashboardAdmin)

@@ -49,8 +49,16 @@ EDITABLE = (
     "weekly_time_tz_offset_timedelta",
     "monthly_time_tz_offset_timedelta",
     "active_time_tz_offset_timedelta",
+    # calendars, places in the month, jitter
+    "month_positions",
+    "business_days_only",
+    "holidays",
+    "exclude_dates",
+    "jitter",
+    "catch_up",
     "timeout",
     "misfire_grace",
+    "alert_after",
     "deleteme",
 )
 KEEP_HELP = "Leave empty to keep the current code object."

@@ -9,7 +9,13 @@ class AkjobConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+        from django.db.models.signals import (
+            m2m_changed,
+            post_delete,
+            post_migrate,
+            post_save,
+            pre_delete,
+        )
 
         from akjob import models, signals
 
@@ -26,7 +32,9 @@ class AkjobConfig(AppConfig):
         ):
             m2m_changed.connect(signals.on_days_changed, sender=getattr(models.Job, field).through)
 
-        from akjob import checks
+        from akjob import checks, syncpoints
+
+        post_migrate.connect(syncpoints.after_migrate, sender=self)
         from akjob.daemon import autostart
 
         checks.register()

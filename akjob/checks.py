@@ -4,6 +4,10 @@
 - ``akjob.E002``: the pid directory cannot be written or created.
 - ``akjob.E003``: the log directory cannot be written or created.
 - ``akjob.E004``: ``AKJOB_DEFAULT_TIMEZONE`` names no known time zone.
+- ``akjob.E005``: a schedule declared in code (``@akjob.scheduled``, ``AKJOB_SCHEDULES``) is
+  invalid; the message names the function (or the setting's key) and the option. Declaring never
+  raises, so the process that imports the module starts all the same; a sync leaves the job of
+  an invalid declaration as it is.
 - ``akjob.W001``: ``USE_TZ`` is off. akjob works in naive local time then, but run times in the
   hour repeated when daylight saving time ends are ambiguous.
 - ``akjob.W002``: ``AKJOB_DAEMONS`` (how many akjobd processes you run against akjob's database)
@@ -41,6 +45,7 @@ def register() -> None:
         check_time_zone,
         check_default_timezone,
         check_sqlite_daemons,
+        check_declarations,
     ):
         checks.register(check, TAG)
 
@@ -61,6 +66,31 @@ def check_default_timezone(app_configs: Any = None, **kwargs: Any) -> list[check
             )
         ]
     return []
+
+
+def check_declarations(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every schedule declared in code reads and checks cleanly (docs/schedules-in-code.md)."""
+    from akjob import declare
+
+    try:
+        _valid, invalid = declare.collect()
+    except Exception as exc:  # noqa: BLE001 - a module that fails to import, reported as such
+        return [
+            checks.Error(
+                f"the schedules declared in code cannot be read: {exc!r}",
+                hint="akjob imports the jobs and tasks modules of every installed app.",
+                id="akjob.E005",
+            )
+        ]
+    return [
+        checks.Error(
+            f"the schedule declared for {bad.origin} is invalid: {bad.message}",
+            hint="See docs/schedules-in-code.md for the options and their values.",
+            id="akjob.E005",
+            obj=bad.origin,
+        )
+        for bad in invalid
+    ]
 
 
 def check_time_zone(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -112,12 +142,42 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: _positive_number(v, allow_zero=True),
         "a timedelta or number of seconds >= 0",
     ),
+    "AKJOB_SYNC_REMOVED": (lambda v: v in ("disable", "delete"), '"disable" or "delete"'),
     "AKJOB_START_TIMEOUT": (_positive_number, "a positive timedelta or number of seconds"),
     "AKJOB_OUT_KEEP": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
         "an int >= 1",
     ),
+    "AKJOB_ALERT_CHECK": (_positive_number, "a positive timedelta or number of seconds"),
+    "AKJOB_ALERT_EMAILS": (
+        lambda v: (
+            v is None
+            or (isinstance(v, list | tuple) and all(isinstance(a, str) and "@" in a for a in v))
+        ),
+        "None or a list of e-mail addresses",
+    ),
+    "AKJOB_METRICS_ADDR": (
+        lambda v: v is None or v == "" or _address(v),
+        'None or "host:port" (":port" for every interface)',
+    ),
+    "AKJOB_METRICS_JOB_LABELS": (
+        lambda v: isinstance(v, bool) or (isinstance(v, int) and v >= 0),
+        "True, False or an int >= 0 (how many job names may become labels)",
+    ),
+    "AKJOB_LOG_FORMAT": (lambda v: v in ("text", "json"), '"text" or "json"'),
+    "AKJOB_OTEL": (lambda v: isinstance(v, bool), "True or False"),
+    "AKJOB_CATCH_UP_MAX": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+        "an int >= 1",
+    ),
 }
+
+
+def _address(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    port = value.rpartition(":")[2]
+    return port.isdigit() and 0 < int(port) < 65536
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:

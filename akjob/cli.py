@@ -166,8 +166,14 @@ def showinfo(job_id: int, *, count: int = NEXT_COUNT) -> str:
         f"schedule: {job.describe()}",
         f"time zone: {zone_name(zone)}",
         f"running: {'yes' if job.in_progress else 'no'}; last result: {job.last_result or '-'}",
-        "",
     ]
+    if job.code_key is not None:
+        removed = f"; removed from the code on {when(job.code_removed)}" if job.code_removed else ""
+        lines.append(
+            f"declared in code: {job.declared_path or '?'} (key {job.code_key}){removed}; "
+            "its schedule changes with the code (docs/schedules-in-code.md)"
+        )
+    lines.append("")
     width = max(len(name) for name, _ in fields(job))
     lines += [f"{name.ljust(width)}  {value}" for name, value in fields(job)]
     found = forecast(job, after=utcnow(), count=count)

@@ -47,10 +47,19 @@ ACTION_HELP: dict[str, tuple[str, str, str]] = {
         "a stop; 1 if a check fails, akjobd already runs, or the loop failed.",
     ),
     "status": (
-        "akjobd status [-pd DIR] [-pn NAME]",
+        "akjobd status [-pd DIR] [-pn NAME] [--json]",
         "is akjobd running, and what is it doing",
         "Whether akjobd runs: pid, uptime, last heartbeat, runs in progress, next due job.\n"
-        "Exit 0 when running, 3 when not (as LSB init scripts).",
+        "With --json: the cluster's health from the database (every akjobd with its heartbeat\n"
+        "and lag, runs in progress and stuck, due backlog, overdue and failing jobs) and this\n"
+        "host's akjobd. Exit 0 when running, 3 when not (as LSB init scripts).",
+    ),
+    "check": (
+        "akjobd check",
+        "list overdue jobs; exit 1 if there is one (for cron or a monitoring probe)",
+        "Look for overdue jobs (alert_after) and failing jobs whether or not akjobd runs;\n"
+        "announce those not announced yet (signal and mail, once) and the recoveries. One line\n"
+        "per overdue job on stdout; exit 1 when a job is overdue, 0 when none is.",
     ),
     "joblist": (
         "akjobd joblist [--json]",
@@ -101,6 +110,14 @@ ACTION_HELP: dict[str, tuple[str, str, str]] = {
         "After a SECRET_KEY rotation: every job whose code object verifies with SECRET_KEY or\n"
         "a fallback is signed with SECRET_KEY; nothing is unpickled. Jobs whose code verifies\n"
         "with no key are listed, one a line, and left as they are: exit 1 then, else 0.",
+    ),
+    "sync": (
+        "akjobd sync [--dry-run]",
+        "bring the jobs declared in code in step with the code",
+        "Create, update, disable or delete the jobs declared with @akjob.scheduled or in\n"
+        "AKJOB_SCHEDULES so that they match the code (see docs/schedules-in-code.md); one line\n"
+        "per change, then a summary. --dry-run prints the same difference and changes nothing.\n"
+        "Exit 0; 1 when a declaration is invalid (listed, its job left as it is).",
     ),
     "help": (
         "akjobd help [ACTION]",

@@ -29,7 +29,16 @@ DEFAULTS: dict[str, Any] = {
     "AKJOB_DAEMONS": 1,  # how many akjobd processes share the database (feeds a system check)
     "AKJOB_START_TIMEOUT": timedelta(seconds=30),  # how long ``start`` waits for a heartbeat
     "AKJOB_OUT_KEEP": 5,  # earlier akjobd.out files kept (akjobd.out.1 … akjobd.out.N)
+    "AKJOB_ALERT_CHECK": timedelta(seconds=30),  # how often akjobd looks for overdue jobs
+    "AKJOB_ALERT_EMAILS": None,  # addresses of alert mails; None: Django's ADMINS
+    "AKJOB_METRICS_ADDR": None,  # "host:port" where akjobd serves /metrics; None: off
+    "AKJOB_METRICS_JOB_LABELS": 0,  # job names used as metric labels (0: none, True: all)
+    "AKJOB_LOG_FORMAT": "text",  # or "json": one JSON object per line in akjob's log files
+    "AKJOB_OTEL": False,  # OpenTelemetry spans around runs (needs akjob[otel])
+    "AKJOB_CATCH_UP_MAX": 100,  # occurrences a job with catch_up "all" runs after a gap
     "AKJOB_DEFAULT_TIMEZONE": "UTC",  # the zone of jobs that name none; "TIME_ZONE": Django's
+    "AKJOB_SCHEDULES": {},  # schedules declared in settings, by key (docs/schedules-in-code.md)
+    "AKJOB_SYNC_REMOVED": "disable",  # a sync disables ("disable") or deletes ("delete") a job
 }
 
 # The value of AKJOB_DEFAULT_TIMEZONE that stands for Django's TIME_ZONE setting.
@@ -37,6 +46,8 @@ DJANGO_TIME_ZONE = "TIME_ZONE"
 
 # Environment variables that override the settings (the seed's launch options).
 ENVIRON = {
+    "AKJOB_METRICS_ADDR": "AKJOB_METRICS_ADDR",
+    "AKJOB_LOG_FORMAT": "AKJOB_LOG_FORMAT",
     "AKJOB_PID_DIR": "AKJOB_PID_DIR",
     "AKJOB_PID_NAME": "AKJOB_PID_NAME",
     "AKJOB_LOG_DIR": "AKJOB_LOG_DIR",
@@ -106,8 +117,50 @@ class _Settings:
         return _seconds(_get("AKJOB_START_TIMEOUT"))
 
     @property
+    def catch_up_max(self) -> int:
+        """How many late occurrences a job with ``catch_up = "all"`` runs at most (at least 1)."""
+        return max(int(_get("AKJOB_CATCH_UP_MAX")), 1)
+
+    @property
     def out_keep(self) -> int:
         return int(_get("AKJOB_OUT_KEEP"))
+
+    @property
+    def alert_check(self) -> float:
+        return _seconds(_get("AKJOB_ALERT_CHECK"))
+
+    @property
+    def metrics_addr(self) -> str | None:
+        return _get("AKJOB_METRICS_ADDR") or None
+
+    @property
+    def metrics_job_labels(self) -> int | bool:
+        """How many job names may become metric labels: True for all, 0 for none."""
+        value = _get("AKJOB_METRICS_JOB_LABELS")
+        return value if isinstance(value, bool) else int(value)
+
+    @property
+    def log_format(self) -> str:
+        return str(_get("AKJOB_LOG_FORMAT"))
+
+    @property
+    def otel(self) -> bool:
+        return bool(_get("AKJOB_OTEL"))
+
+    @property
+    def schedules(self) -> Any:
+        """``AKJOB_SCHEDULES`` as set (checked where it is read, by akjob.declare)."""
+        return _get("AKJOB_SCHEDULES") or {}
+
+    @property
+    def sync_removed(self) -> str:
+        """``AKJOB_SYNC_REMOVED``: "disable" or "delete"; ImproperlyConfigured otherwise."""
+        value = _get("AKJOB_SYNC_REMOVED")
+        if value not in ("disable", "delete"):
+            raise ImproperlyConfigured(
+                f"AKJOB_SYNC_REMOVED must be one of disable, delete, not {value!r}"
+            )
+        return str(value)
 
     @property
     def default_timezone_name(self) -> str:

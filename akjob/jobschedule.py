@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from akjob import calendars
 from akjob import schedule as engine
 from akjob.conf import akjob_settings
 from akjob.daysets import current_sets
@@ -30,10 +31,13 @@ OFFSET_FIELDS = (
 )
 DAY = timedelta(hours=24)
 NO_CODE = "it has no code object (job_code_object is not set): there is nothing to run"
-# The longest run_every, timeout or misfire_grace: longer ones are mistakes, and overflow what
-# some databases store for a duration (a 64-bit count of microseconds, about 292,000 years).
+# The longest run_every, timeout, misfire_grace or alert_after: longer ones are mistakes, and
+# overflow what some databases store for a duration (a 64-bit count of microseconds, about
+# 292,000 years).
 LONGEST = timedelta(days=36500)
-DURATIONS = ("run_every", "timeout", "misfire_grace")
+DURATIONS = ("run_every", "timeout", "misfire_grace", "alert_after")
+#: The longest jitter (the engine's bound, docs/schedule.md).
+LONGEST_JITTER = timedelta(days=1)
 
 
 def check_datetime(field: str, value: Any) -> datetime:
@@ -103,12 +107,21 @@ def job_zone(job: Job) -> tzinfo:
     return zone if zone is not None else akjob_settings.default_timezone
 
 
-def _pair(job: Job, days_field: str, time_field: str, days: list[int]) -> None:
+def _pair(job: Job, days_field: str, time_field: str, days: list[int] | bool) -> None:
     at = getattr(job, time_field)
     if days and at is None:
         raise ValidationError({time_field: [f"{days_field} are set, so {time_field} is required"]})
     if at is not None and not days:
-        raise ValidationError({days_field: [f"{time_field} is set, so {days_field} are required"]})
+        needed = days_field + (" or month_positions" if days_field == "monthly_days" else "")
+        raise ValidationError({days_field: [f"{time_field} is set, so {needed} are required"]})
+
+
+def _monthly(job: Job, days: list[int], tz: tzinfo) -> engine.MonthlySource | None:
+    from_last, nth = calendars.parse_positions(job.month_positions)
+    _pair(job, "monthly_days", "monthly_time", bool(days or from_last or nth))
+    if not (days or from_last or nth):
+        return None
+    return engine.MonthlySource(frozenset(days), job.monthly_time, tz, from_last, nth)
 
 
 def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
@@ -121,12 +134,11 @@ def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
     if job.run_every is not None:
         anchor = to_aware(job._last_interval) or truncate(now or utcnow())
         sources.append(engine.IntervalSource(anchor, job.run_every))
-    monthly, weekly = job.monthly_days_list, job.weekly_days_list
-    _pair(job, "monthly_days", "monthly_time", monthly)
+    weekly = job.weekly_days_list
+    monthly = _monthly(job, job.monthly_days_list, zones["monthly_time_tz_offset_timedelta"])
     _pair(job, "weekly_days", "weekly_time", weekly)
-    if monthly:
-        tz = zones["monthly_time_tz_offset_timedelta"]
-        sources.append(engine.MonthlySource(frozenset(monthly), job.monthly_time, tz))
+    if monthly is not None:
+        sources.append(monthly)
     if weekly:
         tz = zones["weekly_time_tz_offset_timedelta"]
         sources.append(engine.WeeklySource(frozenset(weekly), job.weekly_time, tz))
@@ -143,11 +155,27 @@ def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
         months=frozenset(job.active_months_list) or None,
         date_begin=_date("active_date_begin", job.active_date_begin),
         date_end=_date("active_date_end", job.active_date_end),
+        exclude_dates=frozenset(calendars.parse_dates(job.exclude_dates)),
+        holidays=calendars.holiday_calendar(job.holidays, (now or utcnow()).year),
+        business_days=bool(job.business_days_only),
     )
     remaining = None
     if job.run_count_limit is not None:
         remaining = max(job.run_count_limit - (job._run_count or 0), 0)
-    return engine.Schedule(tuple(sources), limits, enabled=job.job_enabled, remaining=remaining)
+    jitter = job.jitter or timedelta(0)
+    return engine.Schedule(
+        tuple(sources),
+        limits,
+        enabled=job.job_enabled,
+        remaining=remaining,
+        jitter=jitter,
+        seed=jitter_seed(job) if jitter else "",
+    )
+
+
+def jitter_seed(job: Job) -> str:
+    """What fixes a job's jitter, with each occurrence: its id (none before it is saved)."""
+    return "" if job.pk is None else str(job.pk)
 
 
 def schedule_inputs(job: Job) -> tuple[Any, ...]:
@@ -178,6 +206,12 @@ def schedule_inputs(job: Job) -> tuple[Any, ...]:
         active_months,
         job.active_date_begin,
         job.active_date_end,
+        job.month_positions,
+        job.exclude_dates,
+        job.holidays,
+        job.business_days_only,
+        job.jitter,
+        jitter_seed(job) if job.jitter else None,
         limit,
         job._run_count if limit is not None else None,
         job.job_enabled,
@@ -199,9 +233,15 @@ def build(job: Job, *, now: datetime | None = None) -> engine.Schedule:
 
 
 def check_durations(job: Job) -> None:
-    """``timeout`` and ``misfire_grace``, when set, are longer than zero (``run_every`` is
-    checked with the schedule), and none of the three is longer than :data:`LONGEST`."""
+    """``timeout``, ``misfire_grace`` and ``alert_after``, when set, are longer than zero
+    (``run_every`` is checked with the schedule), and none is longer than :data:`LONGEST`; a
+    ``jitter`` is from zero to one day, in whole seconds."""
     errors: dict[str, list[str]] = {}
+    jitter = job.jitter
+    if isinstance(jitter, timedelta) and not timedelta(0) <= jitter <= LONGEST_JITTER:
+        errors["jitter"] = [f"jitter must be from 0 to 1 day, not {jitter}"]
+    elif isinstance(jitter, timedelta) and jitter % timedelta(seconds=1):
+        errors["jitter"] = [f"jitter must be a whole number of seconds, not {jitter}"]
     for field in DURATIONS:
         value = getattr(job, field)
         if not isinstance(value, timedelta):

@@ -20,10 +20,13 @@ at import time or in the web process. docs/logging.md says how to configure it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import sys
 import threading
+from datetime import UTC, datetime
 from logging.handlers import TimedRotatingFileHandler
 from pathlib import Path
 from typing import IO, Any
@@ -52,6 +55,7 @@ class _State:
         self.attached: list[tuple[logging.Logger, logging.Handler]] = []
         self.routes: dict[str, tuple[str, str]] = {}
         self.level_set: list[tuple[logging.Logger, int]] = []  # with the level before
+        self.daemon = ""  # host:pid of the akjobd whose files these are
 
 
 _state = _State()
@@ -127,6 +131,71 @@ class _PerLoggerFormatter(logging.Formatter):
         return super().format(record)
 
 
+# The record attributes a JSON line takes its run fields from (see :func:`run_fields`).
+RUN_FIELDS = {
+    "akjob_job": "job",
+    "akjob_run": "run",
+    "akjob_occurrence": "occurrence",
+    "akjob_status": "status",
+    "akjob_lateness": "lateness",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``AKJOB_LOG_FORMAT = "json"``): time (UTC, ISO 8601), level,
+    logger, message, daemon (host:pid), process, and, where the record is about a run, job,
+    run, occurrence, status and lateness (seconds). An exception's traceback is in
+    ``exception``. See docs/logging.md."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "daemon": _state.daemon or None,
+            "process": record.process,
+        }
+        for attribute, key in RUN_FIELDS.items():
+            value = getattr(record, attribute, None)
+            if value is not None and value != "-":
+                line[key] = value
+        if "job" not in line:
+            from akjob.context import current_run
+
+            run = current_run()
+            if run is not None:
+                line["job"] = run.job_id
+                if run.run_id is not None:
+                    line["run"] = run.run_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)
+
+
+def run_fields(claimed: Any, status: str | None = None) -> dict[str, Any]:
+    """``extra`` for a log record about a run: job and run ids, occurrence, status, lateness."""
+    fields: dict[str, Any] = {
+        "akjob_job": claimed.job_id,
+        "akjob_run": claimed.run_id,
+        "akjob_occurrence": claimed.scheduled.isoformat(),
+    }
+    if status is not None:
+        fields["akjob_status"] = str(status)
+    started = getattr(getattr(claimed, "job", None), "_last_run", None)
+    if isinstance(started, datetime) and started.tzinfo is not None:
+        fields["akjob_lateness"] = round((started - claimed.scheduled).total_seconds(), 3)
+    return fields
+
+
+def _formatter(filename: str) -> logging.Formatter:
+    from akjob.conf import akjob_settings
+
+    if akjob_settings.log_format == "json" and filename in (DAEMON_LOG, JOB_LOG):
+        return JsonFormatter()
+    return _PerLoggerFormatter(FORMAT)
+
+
 def configure_daemon_logging(
     log_dir: str | Path, *, stderr: bool = False, level: int = logging.INFO
 ) -> list[IO[Any]]:
@@ -143,6 +212,7 @@ def configure_daemon_logging(
             reset()
         log_dir.mkdir(parents=True, exist_ok=True)
         _state.log_dir = log_dir
+        _state.daemon = f"{socket.gethostname()}:{os.getpid()}"
         akjob, root = logging.getLogger(ROOT_LOGGER), logging.getLogger()
         if akjob.level == logging.NOTSET:
             _set_level(akjob, level)
@@ -284,7 +354,7 @@ def _file_handler(filename: str) -> TimedRotatingFileHandler:
         handler = TimedRotatingFileHandler(
             path, when="midnight", backupCount=BACKUP_COUNT, encoding="utf-8"
         )
-        handler.setFormatter(_PerLoggerFormatter(FORMAT))
+        handler.setFormatter(_formatter(filename))
         if filename in (JOB_LOG, DAEMON_LOG):  # these two also take the project's records
             handler.addFilter(_ProjectRecords(inside=filename == JOB_LOG))
         handler.addFilter(_OneFilePerRecord())

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import models, transaction
 
 from akjob import codeobjects, daysets, jobcode
+from akjob.calendars import ExcludeDatesProperty
 from akjob.codeobjects import JobCallable
 from akjob.daysets import DatesListProperty, DaySetProperty
 from akjob.signals import deleting_jobs, suspend_reschedule
@@ -27,6 +28,7 @@ __all__ = [
     "JobDates",
     "JobRun",
     "DaemonRecord",
+    "Dashboard",
 ]
 
 ZERO = timedelta(0)
@@ -118,6 +120,11 @@ SCHEDULE_FIELDS = frozenset(
         "active_time_tz_offset_timedelta",
         "active_date_begin",
         "active_date_end",
+        "month_positions",
+        "exclude_dates",
+        "holidays",
+        "business_days_only",
+        "jitter",
         "_run_count",
         "_last_interval",
     }
@@ -142,6 +149,13 @@ class Job(models.Model):
     weekly_days = models.ManyToManyField(DayOfWeek, blank=True, related_name="weekly_jobs")
     weekly_time = models.TimeField(null=True, blank=True)
     weekly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    month_positions = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="places in the month, run at monthly_time: L (the last day), L-3 (three days "
+        "before it), MON#1 (the first Monday), FRIL (the last Friday)",
+    )
     cron = models.CharField(max_length=200, blank=True, default="")
     timezone = models.CharField(
         max_length=64, blank=True, default="", help_text="IANA zone, e.g. America/Denver"
@@ -162,17 +176,64 @@ class Job(models.Model):
     active_months = models.ManyToManyField(Months, blank=True, related_name="active_jobs")
     active_date_begin = models.DateField(null=True, blank=True)
     active_date_end = models.DateField(null=True, blank=True)
+    exclude_dates = models.TextField(
+        blank=True, default="", help_text="dates (YYYY-MM-DD) with no run, comma-separated"
+    )
+    holidays = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="no run on the public holidays of this country, e.g. US or DE-BY "
+        "(needs akjob[holidays])",
+    )
+    business_days_only = models.BooleanField(
+        default=False, help_text="run on Monday to Friday only, holidays excepted"
+    )
+    jitter = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="move each run later by up to this much, the same amount for a run every time",
+    )
 
     # Execution
+    catch_up = models.CharField(
+        max_length=8,
+        choices=[
+            ("once", "once: missed occurrences run once, together"),
+            ("none", "none: missed occurrences are recorded missed"),
+            ("all", "all: every missed occurrence runs, oldest first"),
+        ],
+        default="once",
+        help_text="what happens to occurrences missed while no akjobd could run them",
+    )
     deleteme = models.BooleanField(default=False)
     misfire_grace = models.DurationField(null=True, blank=True)
     timeout = models.DurationField(null=True, blank=True)
+    alert_after = models.DurationField(
+        null=True,
+        blank=True,
+        help_text="an occurrence with no successful run within this time makes the job overdue",
+    )
 
     # Housekeeping (written by akjob)
     _run_count = models.PositiveIntegerField(default=0)
     _last_run = models.DateTimeField(null=True, blank=True)
     _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
     _last_interval = models.DateTimeField(null=True, blank=True)
+    # Alerts announced and not yet recovered (docs/monitoring.md): the occurrence the job is overdue
+    # since, and the occurrence whose run failed. Written by akjob.alerts with compare-and-set
+    # updates, so each is announced once whichever process notices first.
+    _overdue_since = models.DateTimeField(null=True, blank=True, editable=False)
+    _failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # Schedules declared in code (docs/schedules-in-code.md): the declaration's stable key
+    # (empty for jobs made elsewhere), what the code said at the last sync, and when the
+    # declaration disappeared from the code (the job was disabled then).
+    code_key = models.CharField(
+        max_length=200, null=True, blank=True, unique=True, editable=False, default=None
+    )
+    code_declaration = models.TextField(blank=True, default="", editable=False)
+    code_removed = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -188,6 +249,7 @@ class Job(models.Model):
     )
     active_months_list = DaySetProperty("active_months", 1, 12, "a month")
     dates_list = DatesListProperty()
+    exclude_dates_list = ExcludeDatesProperty()
 
     class Meta:
         ordering = ["id"]
@@ -382,6 +444,22 @@ class Job(models.Model):
             return False
         return JobRun.objects.filter(running_for=self.pk).exists()
 
+    @property
+    def in_code(self) -> bool:
+        """Whether the job is declared in code (its schedule is the code's to change)."""
+        return self.code_key is not None
+
+    @property
+    def declared_path(self) -> str:
+        """For a job declared in code, the dotted path of its function; "" otherwise."""
+        import json
+
+        try:
+            recorded = json.loads(self.code_declaration or "{}")
+        except ValueError:
+            return ""
+        return str(recorded.get("path") or "") if isinstance(recorded, dict) else ""
+
     def describe(self) -> str:
         """A one-line description of the schedule, e.g. "every 15 minutes, Mon–Fri"."""
         from akjob.jobschedule import describe_job
@@ -486,6 +564,15 @@ class DaemonRecord(models.Model):
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"
+
+
+class Dashboard(DaemonRecord):
+    """No table of its own: the admin dashboard's place in the admin index (akjob.dashboard)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
 
 
 def last_grid_point(anchor: datetime, every: timedelta, scheduled: datetime) -> datetime:

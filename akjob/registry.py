@@ -80,6 +80,12 @@ def job_function(func: F | None = None, /, *, name: str | None = None) -> F | Ca
     return register
 
 
+def add(path: str, label: str) -> None:
+    """Register the function at ``path`` (``@akjob.scheduled`` registers what it declares); a
+    label given by ``@job_function`` stays."""
+    _decorated.setdefault(path, label)
+
+
 def _from_setting() -> dict[str, str]:
     paths = getattr(settings, SETTING, None) or []
     if isinstance(paths, str) or not all(isinstance(p, str) for p in paths):

@@ -62,6 +62,8 @@ def test_w001_use_tz_off() -> None:
         ("AKJOB_PID_NAME", ""),
         ("AKJOB_PID_NAME", "run/akjobd.pid"),
         ("AKJOB_DAEMONS", 0),
+        ("AKJOB_CATCH_UP_MAX", 0),
+        ("AKJOB_CATCH_UP_MAX", "100"),
     ],
 )
 def test_e001_bad_setting(name: str, value: object) -> None:

@@ -282,7 +282,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
         (["showinfo", "-id", "abc"], 2, "invalid job id 'abc'"),
         (["showinfo", "abc"], 2, "invalid job id 'abc'"),
         (["showinfo", "1", "-id", "2"], 2, "two different job ids"),
-        (["status", "--json"], 2, "--json is for joblist, showinfo, history"),
+        (["stop", "--json"], 2, "--json is for joblist, showinfo, history, status"),
         (["help", "explode"], 2, "help: unknown action 'explode'"),
         (["showinfo", "-id", "999999"], 1, "no job with id 999999"),
         (["runjob", "-id", "999999"], 1, "no job with id 999999"),

@@ -26,7 +26,8 @@ from django.db import transaction
 
 from akjob import daysets
 from akjob import schedule as engine
-from akjob.daemon import claimsql, store
+from akjob.conf import akjob_settings
+from akjob.daemon import catchup, claimsql, store
 from akjob.jobschedule import build, schedule_inputs
 from akjob.models import DaemonRecord, Job, JobRun, last_grid_point
 from akjob.timeutil import to_aware, to_db
@@ -56,14 +57,16 @@ class Claimed:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a due occurrence: ``run``, ``miss`` (too late) or ``refuse`` (the job's
-    row cannot be decided on: recorded failed, and the job not scheduled until saved again)."""
+    """What to do with a due occurrence: ``run``, ``miss`` (too late, or passed over by the
+    job's catch-up policy: ``reason`` says which) or ``refuse`` (the job's row cannot be
+    decided on: recorded failed, and the job not scheduled until saved again)."""
 
     action: str
     scheduled: datetime
     next_run: datetime | None
     missed: int
     interval_anchor: datetime | None
+    reason: str = ""
 
 
 # A due job this daemon means to claim, what it decided, and the run record that claims it.
@@ -71,18 +74,22 @@ Planned = tuple[Job, Decision, "claimsql.Record"]
 
 
 def decide(job: Job, *, now: datetime) -> Decision:
-    """Pure decision for a due job (``_next_run <= now``, no run in progress)."""
+    """Pure decision for a due job (``_next_run <= now``, no run in progress), by its catch-up
+    policy and misfire grace (:mod:`akjob.daemon.catchup`)."""
     scheduled = to_aware(job._next_run)
     sched = build(job, now=now)
-    coalesced = occurrences_until(sched, scheduled, now)
+    planned = catchup.plan(
+        sched,
+        policy=job.catch_up,
+        scheduled=scheduled,
+        now=now,
+        grace=job.misfire_grace,
+        cap=akjob_settings.catch_up_max,
+    )
     anchor = _anchor(job, scheduled)
-    if job.misfire_grace is not None and now - scheduled > job.misfire_grace:
-        action = "miss"
-    else:
-        action = "run"
-        if sched.remaining is not None:
-            sched = replace(sched, remaining=sched.remaining - 1)
-    return Decision(action, scheduled, engine.next_after(sched, after=now), coalesced, anchor)
+    return Decision(
+        planned.action, scheduled, planned.next_run, planned.missed, anchor, planned.reason
+    )
 
 
 def _decided(job: Job, now: datetime, decisions: dict[tuple[Any, ...], Decision]) -> Decision:
@@ -100,9 +107,9 @@ def _decided(job: Job, now: datetime, decisions: dict[tuple[Any, ...], Decision]
 
 
 def decision_inputs(job: Job, now: datetime) -> tuple[Any, ...]:
-    """Everything :func:`decide` reads: the time, the occurrence, the misfire grace and the
-    schedule's inputs (the interval's anchor among them)."""
-    return (now, job._next_run, job.misfire_grace, *schedule_inputs(job))
+    """Everything :func:`decide` reads: the time, the occurrence, the misfire grace, the
+    catch-up policy and the schedule's inputs (the interval's anchor among them)."""
+    return (now, job._next_run, job.misfire_grace, job.catch_up, *schedule_inputs(job))
 
 
 def _anchor(job: Job, scheduled: datetime) -> datetime | None:
@@ -253,11 +260,7 @@ def _record(
         run["status"] = Status.MISSED
         run["finished"] = to_db(at)
         run["missed_count"] = decision.missed
-        late = (at - decision.scheduled).total_seconds()
-        run["error"] = (
-            f"{decision.missed} occurrence(s) missed: {late:.0f} s late, "
-            f"misfire_grace is {job.misfire_grace.total_seconds():.0f} s"
-        )
+        run["error"] = decision.reason
     return run
 
 
@@ -321,7 +324,8 @@ def settle(ends: dict[int, datetime]) -> int:
     # A job row another transaction holds (a peer paused in the middle of one) is left alone:
     # that job is simply due, and its next run coalesces what it missed.
     free = store.lock_jobs([job.pk for job in jobs]) if jobs else set()
-    jobs = [job for job in jobs if job.pk in free]
+    # A job that catches up on every occurrence runs those too, one after the other.
+    jobs = [job for job in jobs if job.pk in free and job.catch_up != catchup.ALL]
     daysets.load_saved(jobs)
     settled = 0
     for job in jobs:

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.db import DatabaseError, InterfaceError, connection, transaction
 
-from akjob import daysets, log
+from akjob import alerts, daysets, log, metrics
 from akjob import tasks as handoff
 from akjob.conf import akjob_settings
 from akjob.daemon import dbconn, dispatcher, membership, reload, runtime, store
@@ -78,6 +78,8 @@ class Daemon:
         self._recovered_at: float | None = None  # monotonic time the database came back
         self._earliest: datetime | None | object = UNKNOWN  # the earliest next run, as last read
         self._task_cursor = 0  # where the next look at handed-over tasks' outcomes starts
+        self._alerts_checked: float | None = None  # monotonic time of the last alert check
+        self.hooks = metrics.Hooks()  # metrics and spans (run() sets up what the settings ask)
         self._wake_r, self._wake_w = os.pipe()
         for fd in (self._wake_r, self._wake_w):
             os.set_blocking(fd, False)
@@ -156,7 +158,7 @@ class Daemon:
         """Claim the due jobs' runs (jobs due within the look-ahead too, so that their processes
         are ready on time) and hand each to its process: as many as the supervisor has room
         for; those beyond the workers wait, loaded, for their go-ahead."""
-        room = self.supervisor.room()
+        room = self.supervisor.claimable()
         horizon = now + timedelta(seconds=self.lookahead)
         # One short statement answers "anything due?"; an idle wake-up is that statement alone.
         self._earliest = store.earliest_next_run()
@@ -184,6 +186,7 @@ class Daemon:
                 locked=locking,
             )
         claimed = [r for r in results if isinstance(r, Claimed)]
+        self.hooks.claimed(len(results))
         for run in claimed:
             self.start(run)
         self.supervisor.release(self.clock.monotonic())
@@ -197,6 +200,7 @@ class Daemon:
         run = self.supervisor.start(
             claimed, claimed.pid or 0, monotonic=self.clock.monotonic() + early
         )
+        self.hooks.run_started(claimed, self.clock.now())
         if run.pid != (claimed.pid or 0):  # the process it was claimed for died: record the new one
             JobRun.objects.filter(pk=claimed.run_id).update(pid=run.pid)
         self.children[claimed.run_id] = run
@@ -210,7 +214,15 @@ class Daemon:
             del self.children[run.claimed.run_id]
             status, error = outcome(run)
             level = logging.INFO if status == Status.SUCCEEDED else logging.ERROR
-            logger.log(level, "job %s run %s %s", run.claimed.job_id, run.claimed.run_id, status)
+            logger.log(
+                level,
+                "job %s run %s %s",
+                run.claimed.job_id,
+                run.claimed.run_id,
+                status,
+                extra=log.run_fields(run.claimed, status),
+            )
+            self.hooks.run_finished(run.claimed, status, error, run.ended or now)
             self.unrecorded.append((run.claimed, status, error, run.ended or now))
         mono = self.clock.monotonic()
         for run in self.children.values():
@@ -221,7 +233,9 @@ class Daemon:
             # One transaction: on a database error nothing is written and all are kept.
             done = dispatcher.finish_batch(self.unrecorded, daemon=self.record)
             self.to_prune.update(claimed.job_id for claimed, *_ in self.unrecorded)
+            ended_jobs = {claimed.job_id for claimed, *_ in self.unrecorded}
             self.unrecorded = []
+            alerts.runs_ended(ended_jobs)  # failing jobs and recoveries, announced once
             if run_finished.has_listeners(Job):
                 for record in JobRun.objects.filter(pk__in=done):
                     run_finished.send(sender=Job, run=record)
@@ -238,6 +252,7 @@ class Daemon:
                 logger.info("code changed on disk (%s): reloading", ", ".join(changed[:3]))
                 self.reload_requested = True
         store.beat(self.record, now)
+        self.hooks.heartbeat(lag=lag, busy=len(self.children), workers=self.max_workers)
         mine = list(self.children)
         mine += [claimed.run_id for claimed, *_ in self.unrecorded]
         if mine:
@@ -258,6 +273,10 @@ class Daemon:
             store.prune_jobs(self.to_prune, akjob_settings.runs_kept)
             self.to_prune = set()
         self._task_cursor = handoff.refresh_results(TASK_REFRESH_BATCH, self._task_cursor)
+        mono, last = self.clock.monotonic(), self._alerts_checked
+        if last is None or mono - last >= akjob_settings.alert_check:
+            self._alerts_checked = mono
+            self.hooks.overdue(len(alerts.check(now)))
 
     def drop_lost_runs(self) -> int:
         """Stop the runs that are no longer this daemon's: another daemon declared them
@@ -286,7 +305,7 @@ class Daemon:
                 wait = min(wait, run.deadline - mono)
             if run.terminated_at is not None:
                 wait = min(wait, run.terminated_at + KILL_AFTER - mono)
-        if self.children and len(self.supervisor.fds()) < len(self.children):
+        if self.children and self.supervisor.polling():
             wait = min(wait, POLL_WITHOUT_PIDFD)
         return max(wait, 0.0)
 
@@ -300,6 +319,9 @@ class Daemon:
         """
         backoff, outage = 0.5, False
         self.watcher = reload.Watcher()
+        self.hooks = metrics.for_daemon_or_none()
+        self.supervisor.keep_fds.update(self.hooks.fds)
+        self.hooks.heartbeat(lag=0.0, busy=0, workers=self.max_workers)
         with dbconn.limited_lock_waits(self.heartbeat_every, idle=self.lease):
             while not self.stopping:
                 if self.reopen_logs:
@@ -324,6 +346,7 @@ class Daemon:
                         what = str(exc).strip().splitlines()[0]
                         raise DatabaseGone(f"akjob's tables are gone: {what}") from exc
                     logger.error("database error, retrying in %.1f s: %s", backoff, exc)
+                    self.hooks.database_error()
                     # A lost connection is an outage (every daemon lost its renewals); a lock
                     # wait given up is not, and must not hold back declaring silent peers dead.
                     outage = outage or not dbconn.usable()

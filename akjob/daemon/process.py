@@ -210,6 +210,27 @@ def status(piddir: str | os.PathLike[str] | None = None, pidname: str | None = N
     return Outcome(EXIT_OK, describe_running(pid, paths.pid_file))
 
 
+def status_json(
+    piddir: str | os.PathLike[str] | None = None, pidname: str | None = None
+) -> Outcome:
+    """``status --json``: the cluster's health from the database (:func:`akjob.health.snapshot`)
+    and whether this host's akjobd (its pid file) runs; exit 0 when it runs, 3 when not."""
+    import json
+    from datetime import UTC, datetime
+
+    from akjob.health import snapshot
+
+    paths = Paths.resolve(piddir, pidname)
+    running = is_running(paths.pid_file)
+    data = snapshot(datetime.now(UTC))
+    data["local"] = {
+        "running": running,
+        "pid": wait_for_pid(paths.pid_file, 5.0) if running else None,
+        "pid_file": str(paths.pid_file),
+    }
+    return Outcome(EXIT_OK if running else EXIT_NOT_RUNNING, json.dumps(data, indent=2))
+
+
 def last_error(log_file: Path) -> str | None:
     """If the last akjobd that wrote ``log_file`` stopped by an error, that error's last line."""
     try:

@@ -180,14 +180,20 @@ def process_main(
         )
         _flush_std()
         os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")
-        with contextlib.suppress(OSError):
-            os.nice(19)  # what is left (freeing this process) yields to the runs still to start
+        _after_report()
     except BaseException:  # noqa: BLE001 - report anything, then leave
         code = 1
         traceback.print_exc()
     finally:
         _flush_std()
         os._exit(code)
+
+
+def _after_report() -> None:
+    """The outcome is reported, which frees this run's worker: what is left (leaving, and the
+    kernel freeing this process's memory) yields to the runs still to start."""
+    with contextlib.suppress(OSError):
+        os.nice(19)
 
 
 def _go_ahead(task_fd: int) -> bool:

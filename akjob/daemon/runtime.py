@@ -102,7 +102,9 @@ class Stoppable(Protocol):
 def default_daemon() -> Stoppable:
     from akjob.daemon.loop import Daemon
     from akjob.daemon.reload import resume_state
+    from akjob.syncpoints import at_daemon_start
 
+    at_daemon_start()  # the schedules declared in code, as this code declares them
     return Daemon(resume=resume_state())
 
 

@@ -25,6 +25,7 @@ import logging
 import mmap
 import os
 import pickle
+import select
 import signal
 import struct
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from akjob.models import JobRun
 log = logging.getLogger("akjob.daemon")
 Status = JobRun.Status
 TASK_MAX = 60 * 1024  # bytes of a task sent whole (a pipe takes 64 KiB); larger: sent by id
+OUTPUT_KEPT = 64 * 1024  # bytes of a run's result pipe kept (its outcome is the last line)
+FORKS_PER_WAKE = 4  # processes forked at most per claim, beyond the spares
 AHEAD = 4  # runs claimed per worker at most: those beyond the workers wait, loaded, for a go
 
 
@@ -68,6 +71,8 @@ class Proc:
     pidfd: int | None
     run: Run | None = None
     go: bool = False  # told to start its run (at its time)
+    reported: bool = False  # its run's outcome came back: the job's code is done
+    result_open: bool = True  # its result pipe has not reached its end
 
 
 class Supervisor:
@@ -99,9 +104,17 @@ class Supervisor:
         """How many more runs may be handed over now (running, or loaded and waiting)."""
         return self.size * self.ahead - sum(1 for p in self.procs.values() if p.run is not None)
 
+    def claimable(self) -> int:
+        """How many runs to claim now: within :meth:`room`, as many as there are spares and
+        FORKS_PER_WAKE more. A burst is forked a few processes at a time, between which the
+        daemon reads outcomes and gives go-aheads, instead of all at once."""
+        return min(self.room(), len(self.spares()) + FORKS_PER_WAKE)
+
     def free(self) -> int:
-        """How many more runs may execute now."""
-        return self.size - sum(1 for p in self.procs.values() if p.go)
+        """How many more runs may execute now. A run whose process reported its outcome no
+        longer counts: its job's code is done, and the process only exits (what the run left
+        behind is killed as soon as it has)."""
+        return self.size - sum(1 for p in self.procs.values() if p.go and not p.reported)
 
     def warm(self) -> bool:
         """Fork one more spare if fewer are ready than may run at once (called when idle, so
@@ -187,14 +200,42 @@ class Supervisor:
                 proc.task_fd, proc.go = -1, True
 
     def fds(self) -> list[int]:
-        """What to wait on: each process's pidfd, readable once it exited."""
-        return [p.pidfd for p in self.procs.values() if p.pidfd is not None]
+        """What to wait on: each process's pidfd, readable once it exited, and the result pipe
+        of each run executing, readable once it reported (which frees its worker)."""
+        return [p.pidfd for p in self.procs.values() if p.pidfd is not None] + [
+            p.result_fd for p in self._executing()
+        ]
+
+    def polling(self) -> bool:
+        """True when some process has no pidfd (not Linux 5.3+): its end must be polled for."""
+        return any(p.pidfd is None for p in self.procs.values())
+
+    def _executing(self) -> list[Proc]:
+        return [p for p in self.procs.values() if p.go and not p.reported and p.result_open]
+
+    def _read_reports(self) -> None:
+        """Read what the executing runs' processes reported; a full line is the outcome."""
+        for proc in self._executing():
+            output = proc.run.output
+            proc.result_open = not _drain(proc.result_fd, output)
+            if b"\n" in output:
+                proc.reported = True
+
+    def _exited(self) -> list[Proc]:
+        """The processes whose pidfd says they exited (all of them where pidfds are missing)."""
+        with_fd = {p.pidfd: p for p in self.procs.values() if p.pidfd is not None}
+        ready: list[int] = []
+        if with_fd:
+            ready, _, _ = select.select(list(with_fd), [], [], 0)
+        return [with_fd[fd] for fd in ready] + [p for p in self.procs.values() if p.pidfd is None]
 
     def collect(self, now: datetime) -> list[Run]:
         """The runs whose process exited, with their outcome; each one's process group is
-        killed, so what the run left behind ends with it. Spares that died are forgotten."""
+        killed, so what the run left behind ends with it. Spares that died are forgotten.
+        Reports that came in meanwhile free their workers (see :meth:`free`)."""
+        self._read_reports()
         finished = []
-        for proc in list(self.procs.values()):
+        for proc in self._exited():
             try:
                 pid, status = os.waitpid(proc.pid, os.WNOHANG)
             except ChildProcessError:
@@ -341,17 +382,20 @@ def _close(fd: int | None) -> None:
             os.close(fd)
 
 
-def _drain(fd: int, buffer: bytearray) -> None:
-    """Read what the process wrote before it ended (no waiting for an end of file: a child it
-    left behind may hold the pipe open)."""
+def _drain(fd: int, buffer: bytearray) -> bool:
+    """Read what is there on a run's result pipe, never waiting (a child the run left behind
+    may hold the pipe open); True at its end. Only the last OUTPUT_KEPT bytes are kept, so
+    job code writing there cannot fill the daemon's memory."""
     while True:
         try:
             chunk = os.read(fd, 65536)
         except (BlockingIOError, OSError):
-            return
+            return False
         if not chunk:
-            return
+            return True
         buffer.extend(chunk)
+        if len(buffer) > OUTPUT_KEPT:
+            del buffer[:-OUTPUT_KEPT]
 
 
 def outcome(run: Run) -> tuple[str, str]:
@@ -394,6 +438,9 @@ class InlineSupervisor:
     def room(self) -> int:
         return self.size
 
+    def claimable(self) -> int:
+        return self.room()
+
     def release(self, monotonic: float) -> int:
         return 0
 
@@ -413,6 +460,9 @@ class InlineSupervisor:
 
     def fds(self) -> list[int]:
         return []
+
+    def polling(self) -> bool:
+        return False
 
     def collect(self, now: datetime) -> list[Run]:
         done, self.done = self.done, []

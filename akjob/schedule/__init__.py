@@ -13,6 +13,7 @@ from akjob.schedule.errors import InvalidSchedule
 from akjob.schedule.spec import (
     CronSource,
     DatesSource,
+    Holidays,
     IntervalSource,
     Limits,
     MonthlySource,
@@ -25,6 +26,7 @@ from akjob.schedule.spec import (
 __all__ = [
     "CronSource",
     "DatesSource",
+    "Holidays",
     "IntervalSource",
     "InvalidSchedule",
     "Limits",

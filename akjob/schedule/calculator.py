@@ -12,14 +12,15 @@ Time is an argument: nothing here reads the clock. Results are aware UTC datetim
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from akjob.schedule.days import CYCLE
+from akjob.schedule.jitter import JitteredSearch
 from akjob.schedule.limits import Allowed
 from akjob.schedule.sources import Never, Runner, compile_source
-from akjob.schedule.spec import Schedule
+from akjob.schedule.spec import SECOND, Limits, Schedule
 from akjob.schedule.zones import (
     DAY,
     MAX_INSTANT,
@@ -61,13 +62,19 @@ def _compile_cached(schedule: Schedule) -> Compiled | None:
     return _compile(schedule)
 
 
+def compile_limits(limits: Limits) -> tuple[Allowed | None, bool]:
+    """The limits ready to search (None: they limit nothing), and whether any day passes them."""
+    allowed = Allowed(limits)
+    if allowed.is_open:
+        return None, True
+    return allowed, allowed.days.possible()
+
+
 def _compile(schedule: Schedule) -> Compiled | None:
     if not schedule.enabled or schedule.remaining == 0 or not schedule.sources:
         return None
-    allowed = Allowed(schedule.limits)
-    if allowed.is_open:
-        allowed = None
-    elif not allowed.days.possible():
+    allowed, possible = compile_limits(schedule.limits)
+    if not possible:
         return None
     runners = [compile_source(source, allowed) for source in schedule.sources]
     runners = [runner for runner in runners if not isinstance(runner, Never)]
@@ -120,14 +127,39 @@ def seconds_arg(name: str, value: datetime, *, ceil: bool = False) -> int:
     return ceil_seconds(value) if ceil else floor_seconds(value)
 
 
+def jittered_search(schedule: Schedule, start: int) -> JitteredSearch | None:
+    """The search through a schedule with jitter: its occurrences come from its sources alone,
+    and the limits are checked on the moved times (see :mod:`akjob.schedule.jitter`)."""
+    jitter = schedule.jitter // SECOND
+    plain = compile_schedule(
+        replace(schedule, limits=Limits(), jitter=timedelta(0), seed="", remaining=None)
+    )
+    allowed, possible = compile_limits(schedule.limits)
+    if plain is None or not possible:
+        return None
+    occurrences = Search(plain, max(start - jitter, MIN_INSTANT))
+    return JitteredSearch(occurrences.first, allowed, schedule.seed, jitter, start, start + HORIZON)
+
+
+def make_search(schedule: Schedule, start: int) -> Search | JitteredSearch | None:
+    """A search through ``schedule``'s run times from ``start`` on, None when it has none."""
+    if schedule.jitter:
+        if not schedule.enabled or schedule.remaining == 0:
+            return None
+        return jittered_search(schedule, start)
+    compiled = compile_schedule(schedule)
+    return None if compiled is None else Search(compiled, start)
+
+
 def _iterate(schedule: Schedule, start: int, count: int) -> list[datetime]:
     if schedule.remaining is not None:
         count = min(count, schedule.remaining)
-    compiled = compile_schedule(schedule) if count > 0 else None
-    if compiled is None or start > MAX_INSTANT:
+    if count <= 0 or start > MAX_INSTANT:
         return []
     start = max(start, MIN_INSTANT)
-    search = Search(compiled, start)
+    search = make_search(schedule, start)
+    if search is None:
+        return []
     found: list[datetime] = []
     while len(found) < count:
         run = search.first(start)
@@ -141,6 +173,9 @@ def _iterate(schedule: Schedule, start: int, count: int) -> list[datetime]:
 def _first(schedule: Schedule, start: int) -> datetime | None:
     """The first run time at or after ``start``: :class:`Search` without its bookkeeping when
     there is one source, the common case."""
+    if schedule.jitter:  # the moved times: see :func:`jittered_search`
+        runs = _iterate(schedule, start, 1)
+        return runs[0] if runs else None
     compiled = compile_schedule(schedule)
     if compiled is None or start > MAX_INSTANT:
         return None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from akjob.schedule.calculator import Compiled, compile_schedule, seconds_arg
+from akjob.schedule.calculator import Compiled, compile_schedule, make_search, seconds_arg
 from akjob.schedule.cron import Cron
 from akjob.schedule.limits import Allowed
 from akjob.schedule.overlap import Group
@@ -59,8 +59,10 @@ def count_between(
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
         raise ValueError(f"cap must be a whole number >= 0, not {cap!r}")
     budget = min(n for n in (schedule.remaining, cap, MAX_INSTANT) if n is not None)
-    compiled = compile_schedule(schedule) if budget > 0 else None
     begin, last = max(begin, MIN_INSTANT), min(last, MAX_INSTANT)
+    if schedule.jitter and budget > 0 and begin <= last:
+        return _jittered(schedule, begin, last, budget)
+    compiled = compile_schedule(schedule) if budget > 0 else None
     if compiled is None or last < begin:
         return 0
     runners, allowed = compiled.runners, compiled.allowed
@@ -195,4 +197,18 @@ def _listed_union(runners: tuple[Runner, ...], begin: int, end: int, budget: int
                 seen.add(run)
                 found += 1
             instant = run + 1
+    return found
+
+
+def _jittered(schedule: Schedule, begin: int, last: int, budget: int) -> int:
+    """With jitter the limits apply to each moved time, so the moved times are listed (the cost
+    grows with them, up to ``budget``)."""
+    search = make_search(schedule, begin)
+    found, instant = 0, begin
+    while search is not None and found < budget:
+        run = search.first(instant)
+        if run is None or run > last:
+            break
+        found += 1
+        instant = run + 1
     return found

@@ -43,6 +43,9 @@ def _month_rule(spec: CronSpec) -> Callable[[int, int, int], int]:
         by_date = numbered
         if spec.last_day:
             by_date |= 1 << length
+        for back in spec.before_last:
+            if back < length:
+                by_date |= 1 << (length - back)
         if spec.last_weekday:
             last = (first + length - 1) % 7  # weekday of the last day
             by_date |= 1 << (length - (1 if last == 6 else 2 if last == 0 else 0))

@@ -4,15 +4,16 @@ The dialect (docs/schedule.md, "Cron"): minute (0–59), hour (0–23), day of m
 (1–12 or JAN–DEC), day of week (0–7 or SUN–SAT; 0 and 7 are Sunday). Each field is a
 comma-separated list of terms; a term is ``*``, a number, a range ``a-b``, any of those with a
 step (``*/15``, ``5/15`` = 5, 20, 35, 50, ``1-10/3``), and in the day fields: ``L`` (the month's
-last day) and ``LW`` (its last weekday, Monday to Friday) in the day of month; ``5L`` (the last
-Friday) and ``1#2`` (the second Monday) in the day of week. Names and ``L`` may be written in any
-case. This is the dialect of the cronsim package, which akjob used before reading cron itself, so
-stored expressions keep their meaning.
+last day), ``LW`` (its last weekday, Monday to Friday) and ``L-3`` (three days before the last
+day) in the day of month; ``5L`` (the last Friday) and ``1#2`` (the second Monday) in the day of
+week. Names and ``L`` may be written in any case. This is the dialect of the cronsim package,
+which akjob used before reading cron itself, so stored expressions keep their meaning; ``L-n``
+is Quartz's form, with Quartz's meaning.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from akjob.schedule.days import LONGEST
 from akjob.schedule.errors import InvalidSchedule
@@ -51,6 +52,7 @@ class CronSpec:
     days: frozenset[int]
     last_day: bool
     last_weekday: bool
+    before_last: frozenset[int]
     months: frozenset[int]
     weekdays: frozenset[int]
     last_weekdays: frozenset[int]
@@ -103,6 +105,7 @@ class _Days:
     days: set[int]
     last_day: bool = False
     last_weekday: bool = False
+    before_last: set[int] = field(default_factory=set)
     last_weekdays: set[int] | None = None
     nth: set[tuple[int, int]] | None = None
 
@@ -118,6 +121,11 @@ def _field(text: str, field: int, days: _Days | None = None) -> set[int]:
         if days is not None and field == DOM and term in ("L", "LW"):
             days.last_day |= term == "L"
             days.last_weekday |= term == "LW"
+        elif days is not None and field == DOM and term.startswith("L-"):
+            back = term[2:]
+            if not back.isdigit() or not back.isascii() or not 1 <= int(back) <= 30:
+                raise BadField(f"day of month {term!r}: the number after L- must be 1–30")
+            days.before_last.add(int(back))
         elif days is not None and field == DOW and term.endswith("L"):
             days.last_weekdays = (days.last_weekdays or set()) | {_number(term[:-1], DOW) % 7}
         elif days is not None and field == DOW and "#" in term:
@@ -150,7 +158,7 @@ def _spec(parts: list[str]) -> CronSpec:
     dow = _Days(set())
     weekdays = {day % 7 for day in _field(parts[DOW], DOW, dow)}
     days_and = parts[DOM].startswith("*") or parts[DOW].startswith("*")
-    if days_and and dom.days and not (dom.last_day or dom.last_weekday):
+    if days_and and dom.days and not (dom.last_day or dom.last_weekday or dom.before_last):
         longest = max(LONGEST[month] for month in months)
         if min(dom.days) > longest:
             named = ", ".join(MONTH_NAMES[month - 1].title() for month in sorted(months))
@@ -161,6 +169,7 @@ def _spec(parts: list[str]) -> CronSpec:
         days=frozenset(dom.days),
         last_day=dom.last_day,
         last_weekday=dom.last_weekday,
+        before_last=frozenset(dom.before_last),
         months=frozenset(months),
         weekdays=frozenset(weekdays),
         last_weekdays=frozenset(dow.last_weekdays or ()),

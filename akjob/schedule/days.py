@@ -9,6 +9,7 @@ ever; :meth:`DayFilter.possible` says so without searching.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -22,7 +23,7 @@ from akjob.schedule.months import (
     weekday_bits,
 )
 
-__all__ = ["CYCLE", "LAST_DAY", "LONGEST", "DayFilter", "month_length", "weekday"]
+__all__ = ["CYCLE", "LAST_DAY", "LONGEST", "DayFilter", "MonthPicks", "month_length", "weekday"]
 
 
 def weekday(day: int) -> int:
@@ -39,15 +40,44 @@ def _meet(a: frozenset[int] | None, b: frozenset[int] | None) -> frozenset[int] 
 
 
 @dataclass(frozen=True, slots=True)
+class MonthPicks:
+    """Days picked by their place in the month: numbered ``days`` (1–31), days ``from_last``
+    days before the month's last (0 is the last day itself), and ``nth`` weekdays as
+    (weekday 1 = Sunday … 7 = Saturday, k) for the k-th (1–5) or, with k = -1, the last one.
+    A day picked by any of the three is picked."""
+
+    days: frozenset[int] = frozenset()
+    from_last: frozenset[int] = frozenset()
+    nth: frozenset[tuple[int, int]] = frozenset()
+
+    def mask(self, length: int, first: int) -> int:
+        """The picked days of a month of ``length`` days whose 1st has weekday ``first``
+        (0 = Sunday), as bits."""
+        bits = sum(1 << day for day in self.days)
+        for back in self.from_last:
+            if back < length:
+                bits |= 1 << (length - back)
+        for wanted, k in self.nth:
+            day = (wanted - 1 - first) % 7 + 1
+            day = day + (length - day) // 7 * 7 if k == -1 else day + 7 * (k - 1)
+            if day <= length:
+                bits |= 1 << day
+        return bits
+
+
+@dataclass(frozen=True, slots=True)
 class DayFilter:
-    """Days whose weekday, day of month and month are in the sets (None = any), and whose
-    ordinal is within [first, last] (None = unbounded)."""
+    """Days whose weekday, day of month and month are in the sets (None = any), that every one
+    of ``picks`` picks, whose ordinal is within [first, last] (None = unbounded) and is not
+    one of ``excluded`` (sorted ordinals)."""
 
     weekdays: frozenset[int] | None = None
     monthdays: tuple[int, ...] | None = None  # sorted
     months: frozenset[int] | None = None
     first: int | None = None
     last: int | None = None
+    picks: tuple[MonthPicks, ...] = ()
+    excluded: tuple[int, ...] = ()  # sorted ordinals
     # _ahead[w]: days from a day of weekday w to the nearest allowed weekday (derived).
     _ahead: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
     # The same days as a MonthTable, for counting (made when first needed).
@@ -69,9 +99,17 @@ class DayFilter:
         months: frozenset[int] | None = None,
         first: int | None = None,
         last: int | None = None,
+        picks: tuple[MonthPicks, ...] = (),
+        excluded: frozenset[int] = frozenset(),
     ) -> DayFilter:
         return cls(
-            weekdays, None if monthdays is None else tuple(sorted(monthdays)), months, first, last
+            weekdays,
+            None if monthdays is None else tuple(sorted(monthdays)),
+            months,
+            first,
+            last,
+            picks,
+            tuple(sorted(excluded)),
         )
 
     @property
@@ -83,6 +121,8 @@ class DayFilter:
             and self.months is None
             and self.first is None
             and self.last is None
+            and not self.picks
+            and not self.excluded
         )
 
     def meet(self, other: DayFilter) -> DayFilter:
@@ -97,13 +137,16 @@ class DayFilter:
             _meet(self.months, other.months),
             max(firsts) if firsts else None,
             min(lasts) if lasts else None,
+            self.picks + other.picks,
+            frozenset(self.excluded) | frozenset(other.excluded),
         )
 
     def shifted(self, days: int) -> DayFilter:
         """A filter that lets through every day d for which this filter allows d + ``days``.
 
-        Only weekdays and the date range move exactly; days of the month and months are dropped,
-        so the result may let through more days, which is what a pre-filter may do.
+        Only weekdays and the date range move exactly; days of the month, months, places in the
+        month and excluded days are dropped, so the result may let through more days, which is
+        what a pre-filter may do.
         """
         weekdays = None
         if self.weekdays is not None:
@@ -117,7 +160,8 @@ class DayFilter:
         )
 
     def possible(self) -> bool:
-        """Whether any day passes, ignoring the date range (see the module docstring)."""
+        """Whether any day passes, ignoring the date range and the excluded days (finitely
+        many), see the module docstring."""
         return self._possible
 
     def _can_match(self) -> bool:
@@ -125,16 +169,29 @@ class DayFilter:
             return False
         if self.months is not None and not self.months:
             return False
+        if self.picks:
+            return self.table().possible()
         if self.monthdays is None:
             return True
         months = range(1, 13) if self.months is None else self.months
         return any(day <= LONGEST[month] for month in months for day in self.monthdays)
+
+    def _excluded(self, day: int) -> bool:
+        excluded = self.excluded
+        if not excluded:
+            return False
+        index = bisect_left(excluded, day)
+        return index < len(excluded) and excluded[index] == day
 
     def allows(self, day: int) -> bool:
         if (self.first is not None and day < self.first) or (
             self.last is not None and day > self.last
         ):
             return False
+        if self._excluded(day):
+            return False
+        if self.picks:
+            return self.table().allows(day)
         if self.weekdays is not None and weekday(day) not in self.weekdays:
             return False
         if self.monthdays is None and self.months is None:
@@ -145,7 +202,15 @@ class DayFilter:
         return self.monthdays is None or value.day in self.monthdays
 
     def next(self, day: int, last: int) -> int | None:
-        """The first allowed day in [day, last], or None."""
+        """The first allowed day in [day, last], or None. Each excluded day costs at most one
+        more step."""
+        found = self._next(day, last)
+        while found is not None and self._excluded(found):
+            found = self._next(found + 1, last)
+        return found
+
+    def _next(self, day: int, last: int) -> int | None:
+        """:meth:`next`, blind to the excluded days."""
         if self.first is not None and day < self.first:
             day = self.first
         if self.last is not None and self.last < last:
@@ -153,6 +218,8 @@ class DayFilter:
         last = min(last, LAST_DAY)
         if day > last:
             return None
+        if self.picks:
+            return self.table().next(day, last)
         if self.weekdays is None and self.monthdays is None and self.months is None:
             return day
         if not self._possible:
@@ -208,13 +275,38 @@ class DayFilter:
             begin = max(begin, self.first)
         if self.last is not None:
             end = min(end, self.last)
+        end = min(end, LAST_DAY)
         if end < begin:
             return 0
+        found = self._count(begin, end)
+        if self.excluded:
+            low = bisect_left(self.excluded, begin)
+            high = bisect_right(self.excluded, end)
+            found -= sum(1 for day in self.excluded[low:high] if self._allowed_by_rule(day))
+        return found
+
+    def _allowed_by_rule(self, day: int) -> bool:
+        """Whether ``day`` passes the month rule (the date range and exclusions apart)."""
         if self.weekdays is None and self.monthdays is None and self.months is None:
-            return min(end, LAST_DAY) - begin + 1
+            if not self.picks:
+                return True
+        return self.table().allows(day)
+
+    def _count(self, begin: int, end: int) -> int:
+        if (
+            self.weekdays is None
+            and self.monthdays is None
+            and self.months is None
+            and not self.picks
+        ):
+            return end - begin + 1
+        return self.table().count(begin, end)
+
+    def table(self) -> MonthTable:
+        """The days this filter's month rule picks, as a :class:`MonthTable` (made once)."""
         if not self._table:
             self._table.append(MonthTable(self._month_rule, self.months))
-        return self._table[0].count(begin, end)
+        return self._table[0]
 
     def _month_rule(self, month: int, length: int, first: int) -> int:
         bits = FULL[length]
@@ -222,4 +314,6 @@ class DayFilter:
             bits &= sum(1 << day for day in self.monthdays)
         if self.weekdays is not None:
             bits &= weekday_bits(frozenset(w - 1 for w in self.weekdays), length, first)
+        for picks in self.picks:
+            bits &= picks.mask(length, first)
         return bits

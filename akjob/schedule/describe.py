@@ -68,6 +68,26 @@ def _weekdays(days: frozenset[int]) -> str:
     return "every day" if len(days) == 7 else _ranges(days, WEEKDAYS)
 
 
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth", -1: "last"}
+FULL_WEEKDAYS = ("", "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _positions(source: MonthlySource) -> str:
+    """ "day 1, the last day, 3 days before the last and the first Monday" of a month."""
+    words: list[str] = []
+    if source.days:
+        word = "day" if len(source.days) == 1 else "days"
+        words.append(f"{word} {_ranges(source.days)}")
+    for back in sorted(source.from_last):
+        if back == 0:
+            words.append("the last day")
+        else:
+            words.append(f"{back} day{'s' if back > 1 else ''} before the last")
+    for weekday, k in sorted(source.nth, key=lambda pair: (pair[1] % 6, pair[0])):
+        words.append(f"the {ORDINALS[k]} {FULL_WEEKDAYS[weekday]}")
+    return _and(words)
+
+
 def _source(source: Source) -> str:
     if isinstance(source, DatesSource):
         count = len(source.times)
@@ -75,8 +95,10 @@ def _source(source: Source) -> str:
     if isinstance(source, IntervalSource):
         return _every(source.every)
     if isinstance(source, MonthlySource):
-        word = "day" if len(source.days) == 1 else "days"
         at = f"{_clock(source.at)} {Zone(source.tz).name()}"
+        if source.positions:
+            return f"on {_positions(source)} of the month at {at}"
+        word = "day" if len(source.days) == 1 else "days"
         return f"on {word} {_ranges(source.days)} of the month at {at}"
     if isinstance(source, WeeklySource):
         return f"{_weekdays(source.days)} at {_clock(source.at)} {Zone(source.tz).name()}"
@@ -101,6 +123,16 @@ def _limits(limits: Limits) -> list[str]:
         parts.append(f"{begin} to {end}")
     elif begin or end:
         parts.append(f"from {begin}" if begin else f"until {end}")
+    if limits.business_days:
+        parts.append("business days only")
+    if limits.holidays is not None:
+        parts.append(f"not on {limits.holidays.name} holidays")
+    if limits.exclude_dates:
+        count = len(limits.exclude_dates)
+        if count <= 3:
+            parts.append("not on " + _and([str(day) for day in sorted(limits.exclude_dates)]))
+        else:
+            parts.append(f"not on {count} excluded dates")
     if parts and limits.window is None and zone != "UTC":
         parts[-1] += f" ({zone})"
     return parts
@@ -116,10 +148,18 @@ def describe(schedule: Schedule) -> str:
         return "nothing scheduled"
     parts = ["; ".join(_source(source) for source in schedule.sources)]
     parts.extend(_limits(schedule.limits))
+    if schedule.jitter:
+        parts.append(f"each moved by up to {_duration(schedule.jitter)} (jitter)")
     if schedule.remaining is not None:
         left = schedule.remaining
         parts.append("1 run left" if left == 1 else f"{left} runs left")
     return ", ".join(parts)
+
+
+def _duration(value: timedelta) -> str:
+    """ "10 minutes", "1 hour", "90 seconds"."""
+    words = _every(value)
+    return "1 " + words.removeprefix("every ") if words.count(" ") == 1 else words[6:]
 
 
 def _listed(values: Iterable[int]) -> str:
@@ -169,9 +209,14 @@ def _source_reason(source: Source, limits: Limits, today: int, after: datetime) 
             return f"the run_every grid ({_every(source.every)}) never meets {_window(limits)}"
         return None
     kind = "monthly" if isinstance(source, MonthlySource) else "weekly"
+    own = [f"{kind}_days {_listed(source.days)}"] if source.days else []
+    if isinstance(source, MonthlySource) and source.positions:
+        own.append(f"month_positions ({_positions(source)})")
+    plain = FixedTime.of(source)
+    if plain.zone == allowed.zone and not plain.days.meet(allowed.days).possible():
+        return f"{_day_limits(limits, own)} allow no day"
     if isinstance(runner, Never):
         return f"{kind}_time {_clock(source.at)} is outside the active time {_window(limits)}"
-    own = [f"{kind}_days {_listed(source.days)}"]
     if isinstance(runner, FixedTime) and not runner.days.possible():
         return f"{_day_limits(limits, own)} allow no day"
     if isinstance(runner, FixedTime) and runner.days.next(today, today + CYCLE) is None:

@@ -22,6 +22,8 @@ from akjob.schedule.days import DayFilter
 from akjob.schedule.spec import Limits
 from akjob.schedule.zones import DAY, EPOCH_DAY, Zone, day_of, local_at, seconds_of
 
+#: Monday to Friday (1 = Sunday).
+BUSINESS_DAYS = frozenset(range(2, 7))
 #: Offset changes crossed in one search before giving up (two a year for 400 years, and then some).
 MAX_PIECES = 2000
 
@@ -70,12 +72,16 @@ class Allowed:
 
     def __init__(self, limits: Limits) -> None:
         self.zone = Zone(limits.tz)
+        weekdays = limits.weekdays
+        if limits.business_days:
+            weekdays = BUSINESS_DAYS if weekdays is None else weekdays & BUSINESS_DAYS
         self.days = DayFilter.of(
-            limits.weekdays,
+            weekdays,
             limits.monthdays,
             limits.months,
             _ordinal(limits.date_begin),
             _ordinal(limits.date_end),
+            excluded=frozenset(day.toordinal() for day in limits.excluded),
         )
         self.window = None if limits.window is None else Window(*limits.window)
         self.is_open = self.window is None and self.days.is_open

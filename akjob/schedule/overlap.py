@@ -196,8 +196,13 @@ class Daily:
         self._flags: dict[tuple[int, int], list[bool]] = {}
         # The days as month masks: a MonthTable's own, or a DayFilter's rule without its range.
         self._table = days if isinstance(days, MonthTable) else None
-        if isinstance(days, DayFilter) and (days.monthdays or days.months or days.weekdays):
-            self._table = MonthTable(days._month_rule, days.months)
+        if isinstance(days, DayFilter) and (
+            days.weekdays is not None
+            or days.monthdays is not None
+            or days.months is not None
+            or days.picks
+        ):
+            self._table = days.table()
         # (low, high, states): the states read from low to high, kept as one value so that
         # threads sharing this Daily never see one part new and the other old.
         self._states: tuple[int, int, list[tuple[int, int, bool, bool]]] = (0, -1, [])
@@ -257,7 +262,7 @@ class Daily:
 
     def _read_flags(self, first: int, last: int) -> list[bool]:
         table, days = self._table, self.days
-        if table is None:  # a DayFilter of a date range at most
+        if table is None:  # a DayFilter of a date range and excluded days at most
             return [days.allows(day) for day in range(first, last + 1)]  # type: ignore[attr-defined]
         found: list[bool] = []
         day = first
@@ -266,10 +271,14 @@ class Daily:
             stop = min(last, month_first + length - 1)
             found += [bool(bits >> number & 1) for number in range(start, stop - month_first + 2)]
             day = stop + 1
-        if isinstance(days, DayFilter) and (days.first is not None or days.last is not None):
-            low = first if days.first is None else days.first
-            high = last if days.last is None else days.last
-            found = [ok and low <= first + i <= high for i, ok in enumerate(found)]
+        if isinstance(days, DayFilter):  # the date range and the excluded days
+            if days.first is not None or days.last is not None:
+                low = first if days.first is None else days.first
+                high = last if days.last is None else days.last
+                found = [ok and low <= first + i <= high for i, ok in enumerate(found)]
+            excluded = days.excluded
+            for day in excluded[bisect_left(excluded, first) : bisect_right(excluded, last)]:
+                found[day - first] = False
         return found
 
     def _month(self, day: int) -> tuple[int, int, int, int]:

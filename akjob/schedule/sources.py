@@ -14,7 +14,7 @@ from math import gcd
 from typing import Protocol
 
 from akjob.schedule.cron import Cron
-from akjob.schedule.days import DayFilter
+from akjob.schedule.days import DayFilter, MonthPicks
 from akjob.schedule.limits import Allowed
 from akjob.schedule.spec import (
     CronSource,
@@ -116,7 +116,10 @@ class FixedTime:
 
     @classmethod
     def of(cls, source: MonthlySource | WeeklySource) -> FixedTime:
-        if isinstance(source, MonthlySource):
+        if isinstance(source, MonthlySource) and source.positions:
+            picks = MonthPicks(source.days, source.from_last, source.nth)
+            days = DayFilter.of(picks=(picks,))
+        elif isinstance(source, MonthlySource):
             days = DayFilter.of(monthdays=source.days)
         else:
             days = DayFilter.of(weekdays=source.days)
@@ -171,7 +174,8 @@ class FixedTime:
         if mine == theirs:
             # The run's local day is its own day, unless a DST gap straddling midnight pushed it
             # into the next one; no zone has such a gap today.
-            return FixedTime(mine, self.at, self.days.meet(allowed.days))
+            days = self.days.meet(allowed.days)
+            return FixedTime(mine, self.at, days) if days.possible() else Never()
         if mine.fixed is None or theirs.fixed is None:
             return self
         shift = (self.at + theirs.fixed - mine.fixed) // DAY

@@ -16,6 +16,7 @@ from akjob.schedule.errors import InvalidSchedule
 __all__ = [
     "CronSource",
     "DatesSource",
+    "Holidays",
     "IntervalSource",
     "Limits",
     "MonthlySource",
@@ -26,6 +27,9 @@ __all__ = [
 ]
 
 SECOND = timedelta(seconds=1)
+#: The longest jitter: a day. Longer ones would move runs across days and past later runs.
+LONGEST_JITTER = timedelta(days=1)
+LAST = -1  # k of an ``nth`` weekday: the month's last one
 
 
 def _set(
@@ -106,21 +110,72 @@ class IntervalSource:
             raise InvalidSchedule("run_every", f"must be a whole number of seconds, not {every}")
 
 
+def _dates(field_name: str, values: Iterable[date] | None) -> frozenset[date]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str | date) or not isinstance(values, Iterable):
+        raise InvalidSchedule(field_name, "must be a set of dates")
+    items = frozenset(values)
+    for item in items:
+        if isinstance(item, datetime) or not isinstance(item, date):
+            raise InvalidSchedule(field_name, f"{item!r} is not a date")
+    return items
+
+
+def _nth(values: Iterable[tuple[int, int]] | None) -> frozenset[tuple[int, int]]:
+    if values is None:
+        return frozenset()
+    try:
+        items = frozenset(values)
+    except TypeError:
+        raise InvalidSchedule("month_positions", "must be a set of (weekday, k) pairs") from None
+    for item in items:
+        if (
+            not isinstance(item, tuple)
+            or len(item) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in item)
+        ):
+            raise InvalidSchedule("month_positions", f"{item!r} is not a (weekday, k) pair")
+        weekday, k = item
+        if not 1 <= weekday <= 7:
+            raise InvalidSchedule("month_positions", f"{weekday} is not a weekday (1–7)")
+        if k != LAST and not 1 <= k <= 5:
+            raise InvalidSchedule("month_positions", f"{k} is not 1–5 or -1 (the last)")
+    return items
+
+
 @dataclass(frozen=True, slots=True)
 class MonthlySource:
-    """Runs on each of ``days`` (1–31) of every month at wall-clock ``at`` in ``tz``.
+    """Runs on days of every month at wall-clock ``at`` in ``tz``: each of ``days`` (1–31),
+    each day ``n`` days before the month's last for n in ``from_last`` (0 is the last day), and
+    each (weekday, k) of ``nth``: the k-th such weekday (1–5; -1 the last), weekdays numbered
+    1 = Sunday … 7 = Saturday.
 
-    A day that a month lacks (31 in April) is skipped in that month.
+    A day that a month lacks (31 in April, a fifth Monday) is skipped in that month.
     """
 
     days: frozenset[int]
     at: time
     tz: tzinfo = UTC
+    from_last: frozenset[int] = frozenset()
+    nth: frozenset[tuple[int, int]] = frozenset()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "days", _set("monthly_days", self.days, 1, 31, "day of the month"))
+        from_last = _set("month_positions", self.from_last or None, 0, 30, "days before the last")
+        object.__setattr__(self, "from_last", from_last or frozenset())
+        object.__setattr__(self, "nth", _nth(self.nth))
+        days: frozenset[int] | None = self.days
+        if self.from_last or self.nth:
+            days = days or None
+        days = _set("monthly_days", days, 1, 31, "day of the month")
+        object.__setattr__(self, "days", days or frozenset())
         _wall_time("monthly_time", self.at)
         _zone("monthly_time_tz_offset_timedelta", self.tz)
+
+    @property
+    def positions(self) -> bool:
+        """True when days are also picked by their place in the month."""
+        return bool(self.from_last or self.nth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +218,27 @@ _SOURCE_TYPES = (DatesSource, IntervalSource, MonthlySource, WeeklySource, CronS
 
 
 @dataclass(frozen=True, slots=True)
+class Holidays:
+    """A calendar of public holidays as plain data: its ``name`` (e.g. ``"US"``, ``"DE-BY"``,
+    for describing it) and its ``dates``, resolved before the engine sees them."""
+
+    name: str
+    dates: frozenset[date]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidSchedule("holidays", "the calendar needs a name")
+        object.__setattr__(self, "dates", _dates("holidays", self.dates))
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """When runs may happen. None means no limit; every limit is read on local time in ``tz``.
 
     ``window`` is ``(begin, end)``, both inclusive; begin > end wraps midnight. Weekdays are
-    1 = Sunday … 7 = Saturday. ``date_begin`` and ``date_end`` are inclusive.
+    1 = Sunday … 7 = Saturday. ``date_begin`` and ``date_end`` are inclusive. No run falls on
+    one of ``exclude_dates`` or of the ``holidays``; with ``business_days`` only Monday to
+    Friday are allowed (with ``holidays``: the weekdays that are not holidays).
     """
 
     tz: tzinfo = UTC
@@ -177,9 +248,17 @@ class Limits:
     months: frozenset[int] | None = None
     date_begin: date | None = None
     date_end: date | None = None
+    exclude_dates: frozenset[date] = frozenset()
+    holidays: Holidays | None = None
+    business_days: bool = False
 
     def __post_init__(self) -> None:
         _zone("active_time_tz_offset_timedelta", self.tz)
+        object.__setattr__(self, "exclude_dates", _dates("exclude_dates", self.exclude_dates))
+        if self.holidays is not None and not isinstance(self.holidays, Holidays):
+            raise InvalidSchedule("holidays", f"{self.holidays!r} is not a Holidays calendar")
+        if not isinstance(self.business_days, bool):
+            raise InvalidSchedule("business_days_only", "must be True or False")
         self._check_window()
         days = _set("active_weekly_days", self.weekdays, 1, 7, "weekday")
         object.__setattr__(self, "weekdays", days)
@@ -226,7 +305,17 @@ class Limits:
             and self.months is None
             and self.date_begin is None
             and self.date_end is None
+            and not self.exclude_dates
+            and self.holidays is None
+            and not self.business_days
         )
+
+    @property
+    def excluded(self) -> frozenset[date]:
+        """Every date no run may fall on: ``exclude_dates`` and the holidays."""
+        if self.holidays is None:
+            return self.exclude_dates
+        return self.exclude_dates | self.holidays.dates
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +323,17 @@ class Schedule:
     """A job's run times: the union of ``sources``, filtered by ``limits``.
 
     ``remaining`` is how many runs are left (run_count_limit − run count), None for no limit.
+    With ``jitter``, each run time moves later by an offset in [0, jitter] fixed by ``seed``
+    (the job) and the run time (see :mod:`akjob.schedule.jitter`); limits then apply to the moved
+    time.
     """
 
     sources: tuple[Source, ...] = ()
     limits: Limits = field(default_factory=Limits)
     enabled: bool = True
     remaining: int | None = None
+    jitter: timedelta = timedelta(0)
+    seed: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.sources, tuple | list):
@@ -257,3 +351,12 @@ class Schedule:
             raise InvalidSchedule(
                 "run_count_limit", f"runs left must be 0 or more, not {remaining}"
             )
+        jitter = self.jitter
+        if not isinstance(jitter, timedelta):
+            raise InvalidSchedule("jitter", f"{jitter!r} is not a duration")
+        if jitter < timedelta(0) or jitter > LONGEST_JITTER:
+            raise InvalidSchedule("jitter", f"must be from 0 to 1 day, not {jitter}")
+        if jitter % SECOND:
+            raise InvalidSchedule("jitter", f"must be a whole number of seconds, not {jitter}")
+        if not isinstance(self.seed, str):
+            raise InvalidSchedule("jitter", f"the seed must be a string, not {self.seed!r}")

@@ -188,3 +188,32 @@ class Gate:
             time.sleep(0.05)
         with open(self.path, "a") as f:
             f.write("ended\n")
+
+
+class Occurrence:
+    """Appends "<scheduled> <run id> <pid> <start> <attempt>" for each run (epoch seconds): which
+    occurrence the run was told it is, by ``current_run()``; then sleeps ``sleep`` seconds."""
+
+    def __init__(self, path: str, sleep: float = 0.0) -> None:
+        self.path, self.sleep = path, sleep
+
+    def run(self, ownjob):
+        from akjob.context import current_run
+
+        run = current_run()
+        attempt = getattr(run, "attempt", 1)
+        line = f"{run.scheduled.timestamp():.0f} {run.run_id} {os.getpid()} {time.time():.6f}"
+        with open(self.path, "a") as f:
+            f.write(f"{line} {attempt}\n")
+        if self.sleep:
+            time.sleep(self.sleep)
+
+
+def occurrences(path: str | Path) -> list[tuple[int, int, int, float, int]]:
+    """What Occurrence wrote: (scheduled, run id, pid, start, attempt) per run, in order."""
+    p = Path(path)
+    rows = []
+    for line in p.read_text().splitlines() if p.exists() else []:
+        scheduled, run_id, pid, start, attempt = line.split()
+        rows.append((int(scheduled), int(run_id), int(pid), float(start), int(attempt)))
+    return rows

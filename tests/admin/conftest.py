@@ -35,6 +35,11 @@ EMPTY_FORM = {
     "active_time_tz_offset_timedelta": "00:00:00",
     "timeout": "",
     "misfire_grace": "",
+    "month_positions": "",
+    "holidays": "",
+    "exclude_dates": "",
+    "jitter": "",
+    "catch_up": "once",
     "function": "",
     "arguments": "",
     "keyword_arguments": "",
@@ -94,6 +99,12 @@ def _stored(job: Job) -> dict[str, Any]:
     data["active_months"] = job.active_months_list
     data["run_every"] = str(job.run_every) if job.run_every else ""
     data["run_count_limit"] = job.run_count_limit if job.run_count_limit is not None else ""
+    for name in ("month_positions", "holidays", "exclude_dates"):
+        data[name] = getattr(job, name)
+    data["jitter"] = str(job.jitter) if job.jitter else ""
+    data["catch_up"] = job.catch_up
+    if job.business_days_only:
+        data["business_days_only"] = "on"
     if not job.job_enabled:
         data["job_enabled"] = False
     dates = job.dates.all()

@@ -97,6 +97,17 @@ def snapshot(job: Job) -> tuple:
             "arguments",
             "arguments: at most 65536 characters",
         ),
+        # Calendars, places in the month, jitter:
+        ({"exclude_dates": "2027-12-24, 2027-13-01"}, "exclude_dates", "exclude dates: '2027-13"),
+        ({"month_positions": "L-31"}, "month_positions", "month positions: 'L-31'"),
+        ({"month_positions": "MON#6"}, "month_positions", "is not a place in the month"),
+        ({"month_positions": "L"}, "monthly_time", "so monthly_time is required"),
+        ({"holidays": "Atlantis"}, "holidays", "holidays: 'Atlantis' is not a country code"),
+        ({"holidays": "XX"}, "holidays", "does not know the country XX"),
+        ({"holidays": "DE-ZZ"}, "holidays", "does not know the subdivision ZZ of DE"),
+        ({"jitter": "1 00:00:01"}, "jitter", "jitter must be from 0 to 1 day"),
+        ({"jitter": "-00:00:05"}, "jitter", "jitter must be from 0 to 1 day"),
+        ({"jitter": "00:00:01.500000"}, "jitter", "jitter must be a whole number of seconds"),
     ],
 )
 def test_an_invalid_edit_shows_the_error_on_its_field_and_changes_nothing(

@@ -54,6 +54,11 @@ def every_field_set() -> Job:
         active_date_begin=T0.date(),
         active_date_end=(T0 + 400 * 24 * HOUR).date(),
         misfire_grace=HOUR,
+        month_positions="L, MON#1",
+        exclude_dates_list=[(T0 + 48 * HOUR).date()],
+        holidays="US",
+        business_days_only=True,
+        jitter=timedelta(minutes=5),
     )
 
 

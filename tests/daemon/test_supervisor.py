@@ -12,12 +12,14 @@ import select
 import signal
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from akjob.daemon import runner
 from akjob.daemon.dispatcher import Claimed
-from akjob.daemon.supervisor import TASK_MAX, Run, Supervisor, outcome
+from akjob.daemon.supervisor import AHEAD, FORKS_PER_WAKE, TASK_MAX, Run, Supervisor, outcome
 from akjob.models import Job
 from tests.acceptance.project import alive, wait_for
 from tests.daemon import jobcode
@@ -163,3 +165,36 @@ def test_runs_let_go_before_their_go_ahead_are_not_started(supervisor, tmp_path)
     assert not (tmp_path / "2").exists()
     gate.touch()
     until_ended(supervisor, [first])
+
+
+def test_a_run_that_reported_frees_its_worker_before_its_process_has_ended(
+    supervisor, tmp_path, monkeypatch
+):
+    supervisor.size = 1
+    gate = tmp_path / "gate"
+    # The run processes are forks of this one: after reporting, they wait for the gate to exit.
+    monkeypatch.setattr(runner, "_after_report", partial(jobcode.WaitFor(str(gate)).run, None))
+    first = start(supervisor, claimed(1, jobcode.Mark(str(tmp_path))))
+    second = start(supervisor, claimed(2, jobcode.Mark(str(tmp_path))))
+    assert supervisor.free() == 0
+
+    def second_started() -> bool:
+        select.select(supervisor.fds(), [], [], 0.5)
+        assert supervisor.collect(datetime.now(UTC)) == []  # nothing has ended yet
+        supervisor.release(time.monotonic())
+        return (tmp_path / "2").exists()
+
+    wait_for(second_started, timeout=15, what="the second run's go-ahead")
+    assert alive(first.pid) and first.pid in supervisor.procs  # reported, not ended
+    gate.touch()
+    until_ended(supervisor, [first, second])
+    assert [outcome(run) for run in (first, second)] == [("succeeded", "")] * 2
+
+
+def test_a_burst_is_claimed_a_few_forks_at_a_time(supervisor):
+    assert supervisor.room() == 2 * AHEAD
+    assert supervisor.claimable() == FORKS_PER_WAKE  # no spare yet: as many as may be forked
+    supervisor.ready(2)
+    assert supervisor.claimable() == min(2 + FORKS_PER_WAKE, 2 * AHEAD)
+    supervisor.size = 1
+    assert supervisor.claimable() == 1 * AHEAD  # never beyond the room

@@ -7,6 +7,7 @@ PostgreSQL, and django-tasks-rq's RQ worker on the machine's Redis. One akjobd s
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import subprocess
@@ -83,23 +84,14 @@ def worker(project: Project, *args: str) -> subprocess.Popen:
     return proc
 
 
-def hand_off_and_check(
-    project: Project, db: Database, worker_args: list[str], *, queue: str = "default"
-) -> None:
-    stamps = project.base / "stamps.txt"
-    first = int(time.time() + 6)
-    project.shell(CREATE.format(first=first, every=EVERY, path=str(stamps), queue=queue))
+@contextlib.contextmanager
+def daemon_and_worker(project: Project, db: Database, worker_args: list[str]) -> Iterator[Cluster]:
+    """One akjobd and one task worker (``manage.py *worker_args``), both killed at the end."""
     cluster = Cluster(project, db, 1)
     task_worker = worker(project, *worker_args)
     try:
         cluster.start()
-        wait_for(
-            lambda: len(stamp_runs(db, "SUCCESSFUL")) >= 12 and failed_runs(db) and stamps.exists(),
-            timeout=60,
-            what="task outcomes in akjob's run records",
-            every=0.5,
-        )
-        cluster.stop()
+        yield cluster
     finally:
         task_worker.terminate()
         try:
@@ -107,6 +99,22 @@ def hand_off_and_check(
         except subprocess.TimeoutExpired:
             task_worker.kill()
         cluster.kill_all()
+
+
+def hand_off_and_check(
+    project: Project, db: Database, worker_args: list[str], *, queue: str = "default"
+) -> None:
+    stamps = project.base / "stamps.txt"
+    first = int(time.time() + 6)
+    project.shell(CREATE.format(first=first, every=EVERY, path=str(stamps), queue=queue))
+    with daemon_and_worker(project, db, worker_args) as cluster:
+        wait_for(
+            lambda: len(stamp_runs(db, "SUCCESSFUL")) >= 12 and failed_runs(db) and stamps.exists(),
+            timeout=60,
+            what="task outcomes in akjob's run records",
+            every=0.5,
+        )
+        cluster.stop()
 
     ran = dict(line.split() for line in stamps.read_text().splitlines())
     done = stamp_runs(db, "SUCCESSFUL")
@@ -141,22 +149,23 @@ def failed_runs(db: Database) -> list[tuple]:
     )
 
 
-def test_database_backend_and_its_db_worker(database: Database, tmp_path: Path) -> None:
+DB_WORKER = ["db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload", "-v", "0"]
+
+
+def db_backend_project(base: Path, db: Database, extra: str = "") -> Project:
+    """A project whose tasks go to django-tasks-db's database backend (skipped without it)."""
     require_packages("django_tasks_db")
     apps = framework_apps() + ["django_tasks_db"]
-    project = project_with(
-        tmp_path,
-        database,
-        f"""
+    settings = f"""
 INSTALLED_APPS = INSTALLED_APPS + {apps!r}
 TASKS = {{"default": {{"BACKEND": "django_tasks_db.DatabaseBackend"}}}}
-""",
-    )
-    hand_off_and_check(
-        project,
-        database,
-        ["db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload", "-v", "0"],
-    )
+"""
+    return project_with(base, db, settings + extra)
+
+
+def test_database_backend_and_its_db_worker(database: Database, tmp_path: Path) -> None:
+    project = db_backend_project(tmp_path, database)
+    hand_off_and_check(project, database, DB_WORKER)
 
 
 @pytest.mark.redis

@@ -90,7 +90,7 @@ def busy_plans(draw: st.DrawFn) -> tuple[Plan, datetime, int]:
             )
         elif kind == "month":
             days = draw(st.frozensets(st.integers(1, 31), min_size=5))
-            plan.monthly.append((days, draw(wall), zone()))
+            plan.monthly.append((days, draw(wall), zone(), frozenset(), frozenset()))
         else:
             seconds = st.integers(-3600, 3 * 86400).map(lambda s: s - s % 60)
             plan.dates += [

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import (
     BaseCommand,
     CommandError,
@@ -31,10 +31,10 @@ from akjob.exceptions import AkjobError, JobNotFound
 EXIT_USAGE = 2
 DAEMON_ACTIONS = ("start", "stop", "restart", "reload", "run", "status")
 JOB_ACTIONS = ("enablejob", "disablejob", "deletejob", "showinfo", "runjob", "history")
-OTHER_ACTIONS = ("reloadfixture", "joblist", "resign")
+OTHER_ACTIONS = ("reloadfixture", "joblist", "resign", "check", "sync")
 ACTIONS = (*DAEMON_ACTIONS, *OTHER_ACTIONS, *JOB_ACTIONS, "help")
 CHECKED_ACTIONS = ("start", "run", "restart")  # refused while a system check fails
-JSON_ACTIONS = ("joblist", "showinfo", "history")
+JSON_ACTIONS = ("joblist", "showinfo", "history", "status")
 HELP_FLAGS = ("-h", "--help")
 
 
@@ -114,6 +114,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="joblist, showinfo, history: print JSON"
         )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="sync: print the difference, change nothing"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -122,6 +125,8 @@ class Command(BaseCommand):
                 f"unknown action {action!r}; use one of: {', '.join(ACTIONS)}",
                 returncode=EXIT_USAGE,
             )
+        if options.get("dry_run") and action != "sync":
+            raise CommandError(f"--dry-run is for sync, not {action}", returncode=EXIT_USAGE)
         if options["json"] and action not in JSON_ACTIONS:
             raise CommandError(
                 f"--json is for {', '.join(JSON_ACTIONS)}, not {action}", returncode=EXIT_USAGE
@@ -135,7 +140,7 @@ class Command(BaseCommand):
                 f"{action}: the job cannot be saved: {'; '.join(exc.messages)}",
                 returncode=process.EXIT_FAILED,
             ) from exc
-        except (AkjobError, OSError, DatabaseError) as exc:
+        except (AkjobError, OSError, DatabaseError, ImproperlyConfigured) as exc:
             raise CommandError(
                 f"{action}: {_one_line(exc)}", returncode=process.EXIT_FAILED
             ) from exc
@@ -143,11 +148,14 @@ class Command(BaseCommand):
             result = Outcome(process.EXIT_OK, result)
         if not result.ok:
             raise CommandError(" ".join(result.message.split("\n")), returncode=result.code)
-        self.stdout.write(result.message)
+        if result.message:
+            self.stdout.write(result.message)
 
     def _dispatch(self, action: str, options: dict[str, Any]) -> Outcome | str:
         if action == "help":
             return self._help(options["target"])
+        if action == "status" and options["json"]:
+            return self._status_json(options)
         if action in DAEMON_ACTIONS:
             return _daemon_action(action, options)
         if action == "joblist":
@@ -156,6 +164,10 @@ class Command(BaseCommand):
             return cli.reloadfixture()
         if action == "resign":
             return self._resign()
+        if action == "check":
+            return self._check()
+        if action == "sync":
+            return self._sync(dry_run=bool(options.get("dry_run")))
         return _job_action(action, _job_id(action, options), options["json"])
 
     def _resign(self) -> Outcome:
@@ -167,6 +179,38 @@ class Command(BaseCommand):
         for line in report.listing():
             self.stdout.write(line)
         return report.outcome()
+
+    def _status_json(self, options: dict[str, Any]) -> Outcome:
+        """The JSON goes to stdout whether akjobd runs here or not (then the exit status is 3)."""
+        result = process.status_json(piddir=options["piddir"], pidname=options["pidname"])
+        self.stdout.write(result.message)
+        if result.ok:
+            return Outcome(process.EXIT_OK, "")
+        return Outcome(result.code, "akjobd is not running")
+
+    def _check(self) -> Outcome:
+        """Announce overdue and failing jobs not announced yet (and recoveries); list the jobs
+        overdue now on stdout, one a line: exit 1 when there is one, else 0."""
+        from akjob import alerts
+        from akjob.timeutil import utcnow
+
+        overdue = alerts.check(utcnow())
+        for item in overdue:
+            self.stdout.write(item.line())
+        if overdue:
+            return Outcome(process.EXIT_FAILED, f"check: {len(overdue)} job(s) overdue")
+        return Outcome(process.EXIT_OK, "check: no job overdue")
+
+    def _sync(self, *, dry_run: bool) -> Outcome:
+        """Sync the schedules declared in code (akjob.sync); the changes on stdout."""
+        from akjob import sync
+
+        report = sync.sync(dry_run=dry_run)
+        *lines, summary = report.lines()
+        for line in lines:
+            self.stdout.write(line)
+        code = process.EXIT_FAILED if report.invalid else process.EXIT_OK
+        return Outcome(code, summary)
 
     def _help(self, topic: str | None) -> str:
         if topic is None:

@@ -1,0 +1,1 @@
+"""Glue between akjob and other libraries, each usable only with its optional extra."""
