@@ -50,6 +50,13 @@ SCALARS: dict[str, Any] = {
     "active_date_end": None,
     "misfire_grace": None,
     "timeout": None,
+    "month_positions": "",
+    "exclude_dates": "",
+    "holidays": "",
+    "business_days_only": False,
+    "jitter": None,
+    "catch_up": "once",
+    "alert_after": None,
 }
 LISTS = (
     "monthly_days",
@@ -65,7 +72,10 @@ DURATION_FIELDS = {
     "monthly_time_tz_offset_timedelta",
     "weekly_time_tz_offset_timedelta",
     "active_time_tz_offset_timedelta",
+    "jitter",
+    "alert_after",
 }
+TEXT_FIELDS = {"cron", "timezone", "name", "month_positions", "holidays", "catch_up"}
 TIME_FIELDS = {"monthly_time", "weekly_time", "active_time_begin", "active_time_end"}
 DATE_FIELDS = {"active_date_begin", "active_date_end"}
 # Shorter spellings: the option, and the model field (or pair of fields) it stands for.
@@ -333,9 +343,31 @@ def _convert(name: str, value: Any, option: str) -> Any:
         raise _error(option, str(exc)) from exc
     if name == "run_count_limit" and (isinstance(value, bool) or not isinstance(value, int)):
         raise _error(option, f"must be a whole number, not {value!r}")
-    if name in ("cron", "timezone", "name") and not isinstance(value, str):
+    if name in TEXT_FIELDS and not isinstance(value, str):
         raise _error(option, f"must be a string, not {value!r}")
+    if name == "business_days_only" and not isinstance(value, bool):
+        raise _error(option, f"must be True or False, not {value!r}")
+    if name == "exclude_dates" and not isinstance(value, str):
+        return _exclude_dates(value, option)
     return value
+
+
+def _exclude_dates(values: Any, option: str) -> str:
+    """A list of dates (or of "YYYY-MM-DD"), as the field stores them."""
+    from akjob.calendars import format_dates
+
+    if isinstance(values, date) or not hasattr(values, "__iter__"):
+        raise _error(option, f"must be a list of dates, not {values!r}")
+    days = []
+    for value in values:
+        try:
+            day = date.fromisoformat(value) if isinstance(value, str) else value
+        except ValueError as exc:
+            raise _error(option, str(exc)) from exc
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise _error(option, f"{value!r} is not a date")
+        days.append(day)
+    return format_dates(days)
 
 
 def _time(value: Any) -> time:
@@ -391,8 +423,12 @@ def _check_schedule(declaration: Declaration) -> None:
         or lists["monthly_days"]
         or lists["weekly_days"]
         or declaration.dates
+        or job.month_positions
     ):
-        raise _error("cron", "no source: give cron, every, weekly_days, monthly_days or dates")
+        raise _error(
+            "cron",
+            "no source: give cron, every, weekly_days, monthly_days, month_positions or dates",
+        )
     job.full_clean(validate_unique=False, validate_constraints=False)
 
 

@@ -233,9 +233,17 @@ class Daemon:
             # One transaction: on a database error nothing is written and all are kept.
             done = dispatcher.finish_batch(self.unrecorded, daemon=self.record)
             self.to_prune.update(claimed.job_id for claimed, *_ in self.unrecorded)
-            ended_jobs = {claimed.job_id for claimed, *_ in self.unrecorded}
+            # Failing jobs and recoveries, announced once: only a failure, or a job that was
+            # failing when its run was claimed, can change that (most runs need no query).
+            ended_jobs = {
+                claimed.job_id
+                for claimed, status, *_ in self.unrecorded
+                if status in alerts.FAILED_STATES
+                or claimed.job is None
+                or claimed.job._failing_since is not None
+            }
             self.unrecorded = []
-            alerts.runs_ended(ended_jobs)  # failing jobs and recoveries, announced once
+            alerts.runs_ended(ended_jobs)
             if run_finished.has_listeners(Job):
                 for record in JobRun.objects.filter(pk__in=done):
                     run_finished.send(sender=Job, run=record)

@@ -170,16 +170,45 @@ def _iterate(schedule: Schedule, start: int, count: int) -> list[datetime]:
     return found
 
 
+def _first(schedule: Schedule, start: int) -> datetime | None:
+    """The first run time at or after ``start``: :class:`Search` without its bookkeeping when
+    there is one source, the common case."""
+    if schedule.jitter:  # the moved times: see :func:`jittered_search`
+        runs = _iterate(schedule, start, 1)
+        return runs[0] if runs else None
+    compiled = compile_schedule(schedule)
+    if compiled is None or start > MAX_INSTANT:
+        return None
+    start = max(start, MIN_INSTANT)
+    if len(compiled.runners) > 1:
+        run = Search(compiled, start).first(start)
+        return None if run is None else to_datetime(run)
+    runner, allowed = compiled.runners[0], compiled.allowed
+    horizon = min(start + HORIZON, MAX_INSTANT)
+    instant = start
+    for _ in range(MAX_STEPS):
+        candidate = runner.first(instant, horizon)
+        if candidate is None or candidate > horizon:
+            return None
+        if allowed is None:
+            return to_datetime(candidate)
+        opening = allowed.first(candidate, horizon)
+        if opening is None:
+            return None
+        if opening == candidate:
+            return to_datetime(candidate)
+        instant = opening
+    return None
+
+
 def next_at_or_after(schedule: Schedule, *, at: datetime) -> datetime | None:
     """The first run time at or after ``at`` (a fraction of a second rounds up), or None."""
-    runs = _iterate(schedule, seconds_arg("at", at, ceil=True), 1)
-    return runs[0] if runs else None
+    return _first(schedule, seconds_arg("at", at, ceil=True))
 
 
 def next_after(schedule: Schedule, *, after: datetime) -> datetime | None:
     """The first run time strictly after ``after``, or None."""
-    runs = _iterate(schedule, seconds_arg("after", after) + 1, 1)
-    return runs[0] if runs else None
+    return _first(schedule, seconds_arg("after", after) + 1)
 
 
 def upcoming(schedule: Schedule, *, after: datetime, count: int = 10) -> list[datetime]:

@@ -82,11 +82,14 @@ class DayFilter:
     _ahead: tuple[int, ...] = field(default=(), init=False, repr=False, compare=False)
     # The same days as a MonthTable, for counting (made when first needed).
     _table: list[MonthTable] = field(default_factory=list, init=False, repr=False, compare=False)
+    # possible(), worked out once: next() asks it every time.
+    _possible: bool = field(default=True, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.weekdays:
             ahead = tuple(min((w - day) % 7 for w in self.weekdays) for day in range(8))
             object.__setattr__(self, "_ahead", ahead)
+        object.__setattr__(self, "_possible", self._can_match())
 
     @classmethod
     def of(
@@ -159,6 +162,9 @@ class DayFilter:
     def possible(self) -> bool:
         """Whether any day passes, ignoring the date range and the excluded days (finitely
         many), see the module docstring."""
+        return self._possible
+
+    def _can_match(self) -> bool:
         if self.weekdays is not None and not self.weekdays:
             return False
         if self.months is not None and not self.months:
@@ -216,7 +222,7 @@ class DayFilter:
             return self.table().next(day, last)
         if self.weekdays is None and self.monthdays is None and self.months is None:
             return day
-        if not self.possible():
+        if not self._possible:
             return None
         value = date.fromordinal(day)
         year, month, start = value.year, value.month, value.day

@@ -20,7 +20,7 @@ from datetime import date, time
 
 from akjob.schedule.days import DayFilter
 from akjob.schedule.spec import Limits
-from akjob.schedule.zones import DAY, Zone, day_of, local_at, seconds_of
+from akjob.schedule.zones import DAY, EPOCH_DAY, Zone, day_of, local_at, seconds_of
 
 #: Monday to Friday (1 = Sunday).
 BUSINESS_DAYS = frozenset(range(2, 7))
@@ -94,14 +94,18 @@ class Allowed:
 
     def first_local(self, local: int, last_day: int) -> int | None:
         """The first allowed wall-clock reading at or after ``local``, by the calendar alone."""
-        day = day_of(local)
+        days, seconds = divmod(local, DAY)
+        day = days + EPOCH_DAY
         window = self.window
         if self.days.allows(day):
             if window is None:
                 return local
-            seconds = window.next_open(local % DAY)
-            if seconds is not None:
-                return local_at(day, seconds)
+            if window.wraps:  # closed only between its end and its begin
+                return (
+                    local if seconds <= window.end else local - seconds + max(seconds, window.begin)
+                )
+            if seconds <= window.end:
+                return local if seconds >= window.begin else local - seconds + window.begin
         day = self.days.next(day + 1, last_day)
         if day is None:
             return None
@@ -113,6 +117,11 @@ class Allowed:
             return instant
         zone = self.zone
         last_day = day_of(horizon) + 2
+        if zone.fixed is not None:  # one offset: no piece to cross
+            local = self.first_local(instant + zone.fixed, last_day)
+            if local is None or local - zone.fixed > horizon:
+                return None
+            return local - zone.fixed
         for _ in range(MAX_PIECES):
             offset = zone.offset(instant)
             local = self.first_local(instant + offset, last_day)

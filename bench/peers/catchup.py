@@ -7,20 +7,25 @@ APScheduler 3's ``Job._get_run_times`` does (``get_next_fire_time`` until now), 
 croniter by iterating one object. Every count is checked against akjob's. The job is cron's
 ``*/10 7-18 * * 1-5`` in Europe/Berlin (given to akjob as that very expression), asked after
 gaps of an hour, a day and 30 days from each of the starting instants of ``bench/engine.py``.
+
+:func:`any_schedule` times akjob alone on the 30-day gap for every shape of
+``bench/engine.py``'s ``GAP_SHAPES``: a source every second, limits, daylight saving time, and
+several busy sources whose shared run times count once (no peer holds these as one job). Each
+count is checked against akjob's own run times listed one by one (``upcoming``) for the first
+starting instant.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 import timeit
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from akjob.schedule import count_between, next_at_or_after
-from bench.engine import STARTS
-from bench.peers.engine import CASES, SLOW_CALL, apscheduler_trigger
+from akjob.schedule import Schedule, count_between, next_at_or_after, upcoming
+from bench.engine import GAP_SHAPES, MONTH, STARTS
+from bench.peers.engine import CASES, CLOCK, SLOW_CALL, apscheduler_trigger
 
 Count = Callable[[datetime, datetime], int]
 JOB = next(case for case in CASES if case.key == "cron */10 7-18 * * 1-5")
@@ -72,15 +77,21 @@ COUNTERS: dict[str, Count] = {
 def _time(count: Count, gap: timedelta, starts: list[datetime], repeat: int, budget: float):
     """Median µs per answer over ``repeat`` rounds (single calls when one is slow)."""
     pairs = [(start, start + gap) for start in starts]
-    began = time.perf_counter()
+    began = CLOCK()
     count(*pairs[0])
-    first = time.perf_counter() - began
+    first = CLOCK() - began
+    if first <= SLOW_CALL:  # warm up before sizing the rounds (see bench.peers.engine)
+        for pair in pairs:
+            count(*pair)
+        began = CLOCK()
+        count(*pairs[0])
+        first = CLOCK() - began
     if first > SLOW_CALL:
         singles = []
         for pair in pairs[1:4]:
-            began = time.perf_counter()
+            began = CLOCK()
             count(*pair)
-            singles.append(time.perf_counter() - began)
+            singles.append(CLOCK() - began)
         return statistics.median(singles) * 1e6
 
     def round_() -> None:
@@ -88,7 +99,7 @@ def _time(count: Count, gap: timedelta, starts: list[datetime], repeat: int, bud
             count(*pair)
 
     number = max(1, int(budget / max(first * len(pairs), 1e-7)))
-    times = timeit.repeat(round_, number=number, repeat=repeat)
+    times = timeit.repeat(round_, number=number, repeat=repeat, timer=CLOCK)
     return statistics.median(times) / (number * len(pairs)) * 1e6
 
 
@@ -108,5 +119,40 @@ def gaps(repeat: int, budget: float) -> list[dict[str, Any]]:
         rows.append(
             {"gap": label, "job": JOB.label, "median_count": statistics.median(expected)}
             | {"results": results}
+        )
+    return rows
+
+
+def listed(schedule: Schedule, start: datetime, end: datetime) -> int:
+    """The run times in [start, end], listed a batch at a time (the check, not the timing)."""
+    found, after = 0, start - timedelta(seconds=1)
+    while True:
+        runs = upcoming(schedule, after=after, count=10_000)
+        inside = [run for run in runs if run <= end]
+        found += len(inside)
+        if len(inside) < len(runs) or not runs:
+            return found
+        after = runs[-1]
+
+
+def any_schedule(repeat: int, budget: float) -> list[dict[str, Any]]:
+    """akjob's µs to count a 30-day gap, for each shape of GAP_SHAPES."""
+    rows = []
+    for label, schedule in GAP_SHAPES:
+
+        def count(start: datetime, end: datetime, schedule: Schedule = schedule) -> int:
+            return count_between(schedule, start=start, end=end)
+
+        counts = [count(s, s + MONTH) for s in STARTS]
+        checked = counts[0] == listed(schedule, STARTS[0], STARTS[0] + MONTH)
+        us = _time(count, MONTH, STARTS, repeat, budget)
+        rows.append(
+            {
+                "label": label,
+                "sources": len(schedule.sources),
+                "median_count": statistics.median(counts),
+                "us": us,
+                "status": "ok" if checked else "differs",
+            }
         )
     return rows

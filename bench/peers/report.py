@@ -84,12 +84,14 @@ def engine_section(data: dict[str, Any]) -> str:
                 notes.append(f"  - {name}: {result['note']}")
     header = ["schedule", *IMPLEMENTATIONS, "akjob / APScheduler"]
     intro = (
-        f"µs per call, median of {data['repeat']} rounds over 12 starting instants in 2027; "
+        f"CPU µs per call, median of {data['repeat']} rounds over 12 starting instants in 2027; "
         "every answer checked against akjob's (≠: a different answer)."
     )
     parts = [intro, table(header, rows), "\n".join(notes)]
     if data.get("gaps"):
         parts.append(gaps_section(data["gaps"], data["repeat"]))
+    if data.get("any_gap"):
+        parts.append(any_gap_section(data["any_gap"], data["repeat"]))
     return "\n\n".join(parts)
 
 
@@ -108,11 +110,30 @@ def gaps_section(gaps: list[dict[str, Any]], repeat: int) -> str:
     header = ["gap", "occurrences", *GAP_IMPLEMENTATIONS, "akjob / APScheduler"]
     intro = (
         f"Catching up: the occurrences of {gaps[0]['job']} in a gap that starts at one of its "
-        f"run times (12 starts in 2027), µs per answer, median of {repeat} rounds; akjob counts "
-        "(`count_between`), the peers walk from run time to run time; every count checked "
+        f"run times (12 starts in 2027), CPU µs per answer, median of {repeat} rounds; akjob "
+        "counts (`count_between`), the peers walk from run time to run time; every count checked "
         "against akjob's."
     )
     return "\n\n".join([intro, table(header, rows)])
+
+
+def any_gap_section(rows: list[dict[str, Any]], repeat: int) -> str:
+    """akjob alone: counting a 30-day gap for schedules of every shape (bench/engine.py)."""
+    cells = [
+        [
+            row["label"],
+            str(row["sources"]),
+            f"{row['median_count']:,.0f}",
+            num(row["us"]) + ("" if row["status"] == "ok" else " ≠"),
+        ]
+        for row in rows
+    ]
+    intro = (
+        "Catching up, any schedule: akjob's `count_between` over a 30-day gap from each of the 12 "
+        f"starts, CPU µs per answer, median of {repeat} rounds; each count checked against the run "
+        "times listed one by one (`upcoming`) from the first start (≠: a different count)."
+    )
+    return "\n\n".join([intro, table(["schedule", "sources", "occurrences", "akjob"], cells)])
 
 
 # -- b. wake-up cost --------------------------------------------------------------------------

@@ -86,6 +86,29 @@ def test_every_attribute_and_limit_of_the_model() -> None:
     assert repr(d.code()) == "JobCallable(tests.incode.funcs.report, 'weekly', to='sales')"
 
 
+def test_the_policies_calendars_and_expectations_of_the_model() -> None:
+    akjob.scheduled(
+        month_positions="MON#1",
+        monthly_time="07:00",
+        exclude_dates=["2027-12-24", date(2027, 12, 31)],
+        holidays="",
+        business_days_only=True,
+        jitter="30s",
+        catch_up="none",
+        alert_after="2h",
+        timezone="America/New_York",
+    )(funcs.poll)
+    d = only()
+    assert d.fields["month_positions"] == "MON#1"
+    assert d.fields["exclude_dates"] == "2027-12-24, 2027-12-31"
+    assert d.fields["business_days_only"] is True
+    assert d.fields["jitter"] == timedelta(seconds=30)
+    assert d.fields["catch_up"] == "none"
+    assert d.fields["alert_after"] == timedelta(hours=2)
+    job = declare.unsaved_job(d)
+    assert job.exclude_dates_list == [date(2027, 12, 24), date(2027, 12, 31)]
+
+
 def test_the_setting_declares_functions_one_cannot_decorate(settings) -> None:
     settings.AKJOB_SCHEDULES = {"nightly-cleanup": {"function": POLL, "cron": "0 3 * * *"}}
     d = only()
@@ -114,6 +137,13 @@ def test_a_decorated_function_joins_the_job_function_registry() -> None:
         ({}, "cron", "no source"),
         ({"cron": "0 3 * * *", "args": [1, 2, 3]}, "args", "do not fit"),
         ({"cron": "0 3 * * *", "enabled": "yes"}, "enabled", "True or False"),
+        ({"cron": "0 3 * * *", "catch_up": "sometimes"}, "catch_up", "not a valid choice"),
+        ({"cron": "0 3 * * *", "jitter": "2d"}, "jitter", "1 day"),
+        ({"cron": "0 3 * * *", "exclude_dates": ["2027-02-30"]}, "exclude_dates", "day"),
+        ({"cron": "0 3 * * *", "exclude_dates": "tomorrow"}, "exclude_dates", ""),
+        ({"cron": "0 3 * * *", "business_days_only": "yes"}, "business_days_only", "True"),
+        ({"month_positions": "L"}, "monthly_time", ""),
+        ({"cron": "0 3 * * *", "alert_after": "-1h"}, "alert_after", ""),
     ],
 )
 def test_a_bad_declaration_names_the_function_and_the_field(options, field, words) -> None:

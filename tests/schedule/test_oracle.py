@@ -278,6 +278,17 @@ def plans(draw: st.DrawFn, after: datetime) -> Plan:
         plan.weekly.append((draw(weekdays), draw(clock), zone()))
     if "cron" in kinds:
         plan.crons.append((draw(st.sampled_from(CRONS)), UTC if mode == "offsets" else zone()))
+    draw_limits(draw, plan, after, ahead=20)
+    if draw(st.integers(0, 4)) == 0:
+        plan.remaining = draw(st.integers(0, COUNT))
+    if draw(st.integers(0, 3)) == 0:
+        plan.jitter = draw(st.sampled_from([1, 59, 600, 3600, 86400]) | st.integers(0, 7200))
+        plan.seed = draw(st.sampled_from(["1", "42", "job-7"]))
+    return plan
+
+
+def draw_limits(draw: st.DrawFn, plan: Plan, after: datetime, ahead: int) -> None:
+    """Limits of every kind, each often left out; a date range within ``ahead`` days."""
     if draw(st.booleans()):
         plan.window = (draw(clock), draw(clock))
     if draw(st.booleans()):
@@ -288,22 +299,16 @@ def plans(draw: st.DrawFn, after: datetime) -> Plan:
         plan.months = draw(st.frozensets(st.integers(1, 12), min_size=3))
     local = after.astimezone(plan.tz).date()
     if draw(st.integers(0, 2)) == 0:
-        plan.date_begin = local + timedelta(days=draw(st.integers(-3, 20)))
+        plan.date_begin = local + timedelta(days=draw(st.integers(-3, ahead)))
     if draw(st.integers(0, 2)) == 0:
         begin = plan.date_begin or local
-        plan.date_end = begin + timedelta(days=draw(st.integers(0, 30)))
+        plan.date_end = begin + timedelta(days=draw(st.integers(0, ahead + 10)))
     if draw(st.integers(0, 3)) == 0:
-        offsets = st.lists(st.integers(-3, 25), max_size=6)
+        offsets = st.lists(st.integers(-3, ahead + 5), max_size=6)
         plan.exclude_dates = frozenset(local + timedelta(days=n) for n in draw(offsets))
     if draw(st.integers(0, 3)) == 0:
         plan.holidays = HOLIDAYS
     plan.business_days = draw(st.integers(0, 3)) == 0
-    if draw(st.integers(0, 4)) == 0:
-        plan.remaining = draw(st.integers(0, COUNT))
-    if draw(st.integers(0, 3)) == 0:
-        plan.jitter = draw(st.sampled_from([1, 59, 600, 3600, 86400]) | st.integers(0, 7200))
-        plan.seed = draw(st.sampled_from(["1", "42", "job-7"]))
-    return plan
 
 
 @st.composite
