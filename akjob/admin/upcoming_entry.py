@@ -1,4 +1,4 @@
-""""Upcoming runs" as an entry of its own in the admin's index and sidebar.
+"""The "Upcoming runs" entry of its own in the admin's index and sidebar.
 
 The entry is a proxy of the job model (no table); it leads to the page of
 :mod:`akjob.admin.upcoming`, open to anyone who may view jobs. Like the dashboard's entry, it
