@@ -9,7 +9,7 @@ scripts, as JSON, is in :mod:`akjob.clijson`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +18,8 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from akjob.daemon.runtime import EXIT_OK, Outcome
 from akjob.exceptions import JobCodeError, JobNotFound
 from akjob.jobschedule import forecast, job_zone
-from akjob.timeutil import to_aware, utcnow
+from akjob.text import error_line, run_status, when, zone_name
+from akjob.timeutil import utcnow
 
 DAY_SETS = (
     "monthly_days_list",
@@ -52,23 +53,6 @@ def with_run_state(jobs: QuerySet[Any]) -> QuerySet[Any]:
         last_result=Subquery(done.values("status")[:1]),
         in_progress=Exists(runs.filter(status=JobRun.Status.RUNNING)),
     )
-
-
-def zone_name(zone: tzinfo) -> str:
-    """``Europe/Paris`` for a ZoneInfo, ``UTC`` for UTC."""
-    return "UTC" if zone is UTC else str(getattr(zone, "key", None) or zone)
-
-
-def when(value: datetime | None, zone: tzinfo = UTC) -> str:
-    """A time in ``zone``, with the zone: ``2027-06-07 11:00:00 UTC`` or
-    ``2027-06-07 13:00:00+02:00 Europe/Paris``; ``-`` for none."""
-    aware = to_aware(value)
-    if aware is None:
-        return "-"
-    name = zone_name(zone)
-    if name == "UTC":
-        return aware.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{aware.astimezone(zone).isoformat(sep=' ')} {name}"
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -184,28 +168,6 @@ def showinfo(job_id: int, *, count: int = NEXT_COUNT) -> str:
     last = _runs_table(job.runs.all()[:LAST_RUNS], zone, indent="  ")
     lines += ["", "Last runs:", last]
     return "\n".join(lines)
-
-
-def error_line(text: str) -> str:
-    """One line of a run's error text: its first line, or a traceback's last (the exception)."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if not lines:
-        return ""
-    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
-
-
-def task_state(run: Any) -> str:
-    """For a run handed to a task backend, the task's status in words ("task running");
-    otherwise ""."""
-    if not run.task_backend:
-        return ""
-    return f"task {(run.task_status or 'unknown').lower()}"
-
-
-def run_status(run: Any) -> str:
-    """A run's status; for a run handed to a task backend, with the task's status after it."""
-    task = task_state(run)
-    return f"{run.status}, {task}" if task else run.status
 
 
 def _runs_table(runs: Iterable[Any], zone: tzinfo, *, indent: str = "") -> str:

@@ -17,12 +17,11 @@ from akjob.cli import (
     LAST_RUNS,
     NEXT_COUNT,
     code_object,
-    error_line,
     get_job,
     with_run_state,
-    zone_name,
 )
 from akjob.jobschedule import forecast, job_zone
+from akjob.text import error_line, zone_name
 from akjob.timeutil import to_aware, utcnow
 
 

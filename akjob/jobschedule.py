@@ -19,6 +19,7 @@ from akjob import calendars
 from akjob import schedule as engine
 from akjob.conf import akjob_settings
 from akjob.daysets import current_sets
+from akjob.text import duration
 from akjob.timeutil import to_aware, truncate, utcnow
 
 if TYPE_CHECKING:
@@ -132,7 +133,13 @@ def to_schedule(job: Job, *, now: datetime | None = None) -> engine.Schedule:
     if dates:
         sources.append(engine.DatesSource(tuple(dates)))
     if job.run_every is not None:
-        anchor = to_aware(job._last_interval) or truncate(now or utcnow())
+        anchor = to_aware(job._last_interval)
+        if anchor is None:
+            from akjob.models import interval_anchor
+
+            if job.first_run_at is not None:
+                check_datetime("first_run_at", job.first_run_at)
+            anchor = interval_anchor(job, truncate(now or utcnow()))
         sources.append(engine.IntervalSource(anchor, job.run_every))
     weekly = job.weekly_days_list
     monthly = _monthly(job, job.monthly_days_list, zones["monthly_time_tz_offset_timedelta"])
@@ -194,6 +201,7 @@ def schedule_inputs(job: Job) -> tuple[Any, ...]:
         dates,
         interval,
         job._last_interval if interval is not None else None,
+        job.first_run_at if interval is not None and job._last_interval is None else None,
         monthly,
         weekly,
         job.monthly_time,
@@ -248,7 +256,7 @@ def check_durations(job: Job) -> None:
             continue  # empty, or refused by the field itself
         if value <= timedelta(0) and field != "run_every":
             errors[field] = [
-                f"{field} must be longer than zero, not {value}; leave it empty for none"
+                f"{field} must be longer than zero, not {duration(value)}; leave it empty for none"
             ]
         elif value > LONGEST:
             errors[field] = [
@@ -259,9 +267,54 @@ def check_durations(job: Job) -> None:
 
 
 def check(job: Job) -> None:
-    """The model-level checks of ``Job.clean()``: the durations, then the schedule."""
-    check_durations(job)
-    build(job)
+    """The model-level checks of ``Job.clean()``: the durations and the schedule, every error
+    at once (each part of the schedule is checked on its own before the whole)."""
+    errors: dict[str, list[str]] = {}
+    for step in (check_durations, _zones, *_PARTS, build):
+        try:
+            step(job)
+        except ValidationError as exc:
+            found = exc.message_dict
+        except engine.InvalidSchedule as exc:
+            found = {exc.field: [str(exc)]}
+        else:
+            continue
+        for field, messages in found.items():
+            errors.setdefault(field, messages)  # a field's first error only: later steps repeat it
+    if errors:
+        raise ValidationError(errors)
+
+
+def _check_monthly(job: Job) -> None:
+    _monthly(job, job.monthly_days_list, UTC)
+
+
+def _check_weekly(job: Job) -> None:
+    _pair(job, "weekly_days", "weekly_time", job.weekly_days_list)
+
+
+def _check_cron(job: Job) -> None:
+    if job.cron:
+        engine.CronSource(job.cron.strip(), UTC)
+
+
+def _check_dates(job: Job) -> None:
+    for value in job.dates_list:
+        check_datetime("dates", value)
+
+
+def _check_interval(job: Job) -> None:
+    if job.run_every is not None:
+        engine.IntervalSource(datetime(2000, 1, 1, tzinfo=UTC), job.run_every)
+
+
+def _check_window(job: Job) -> None:
+    begin, end = job.active_time_begin, job.active_time_end
+    if begin is not None or end is not None:
+        engine.Limits(window=(begin, end))
+
+
+_PARTS = (_check_dates, _check_interval, _check_monthly, _check_weekly, _check_cron, _check_window)
 
 
 def validate(job: Job) -> None:

@@ -29,9 +29,11 @@ __all__ = [
     "JobRun",
     "DaemonRecord",
     "Dashboard",
+    "UpcomingRun",
 ]
 
 ZERO = timedelta(0)
+OFFSET_HELP = "A fixed offset such as -07:00:00, for a job without a time zone."
 
 
 class DayOfMonth(models.Model):
@@ -107,6 +109,7 @@ class JobQuerySet(models.QuerySet):
 SCHEDULE_FIELDS = frozenset(
     {
         "run_every",
+        "first_run_at",
         "monthly_time",
         "monthly_time_tz_offset_timedelta",
         "weekly_time",
@@ -134,7 +137,13 @@ SCHEDULE_FIELDS = frozenset(
 class Job(models.Model):
     """A scheduled job. See docs/api.md for every attribute."""
 
-    name = models.CharField(max_length=200, blank=True, default="")
+    name = models.CharField(
+        "name",
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Shown in the job list, the run history and the logs.",
+    )
     _job_code = models.BinaryField(null=True, blank=True, editable=False, db_column="job_code")
     # Counted up whenever the code blob changes; the blob's signature covers it (docs/security.md)
     _code_version = models.PositiveBigIntegerField(
@@ -142,13 +151,45 @@ class Job(models.Model):
     )
 
     # Sources
-    run_every = models.DurationField(null=True, blank=True)
-    monthly_days = models.ManyToManyField(DayOfMonth, blank=True, related_name="monthly_jobs")
-    monthly_time = models.TimeField(null=True, blank=True)
-    monthly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
-    weekly_days = models.ManyToManyField(DayOfWeek, blank=True, related_name="weekly_jobs")
-    weekly_time = models.TimeField(null=True, blank=True)
-    weekly_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    run_every = models.DurationField(
+        "repeat every",
+        null=True,
+        blank=True,
+        help_text="Runs at this interval, e.g. “15 minutes”, “1h30m”, “90 s” or “00:15:00”.",
+    )
+    first_run_at = models.DateTimeField(
+        "first run at",
+        null=True,
+        blank=True,
+        help_text="When the interval starts: runs fall on this time plus whole intervals. "
+        "Empty: one interval after the job is saved.",
+    )
+    monthly_days = models.ManyToManyField(
+        DayOfMonth,
+        blank=True,
+        related_name="monthly_jobs",
+        verbose_name="days of the month",
+        help_text="With a monthly time: the job runs on each of these days.",
+    )
+    monthly_time = models.TimeField(
+        "monthly time", null=True, blank=True, help_text="The time of day of the monthly runs."
+    )
+    monthly_time_tz_offset_timedelta = models.DurationField(
+        "monthly time's UTC offset", default=ZERO, help_text=OFFSET_HELP
+    )
+    weekly_days = models.ManyToManyField(
+        DayOfWeek,
+        blank=True,
+        related_name="weekly_jobs",
+        verbose_name="weekdays",
+        help_text="With a weekly time: the job runs on each of these days.",
+    )
+    weekly_time = models.TimeField(
+        "weekly time", null=True, blank=True, help_text="The time of day of the weekly runs."
+    )
+    weekly_time_tz_offset_timedelta = models.DurationField(
+        "weekly time's UTC offset", default=ZERO, help_text=OFFSET_HELP
+    )
     month_positions = models.CharField(
         max_length=200,
         blank=True,
@@ -156,26 +197,70 @@ class Job(models.Model):
         help_text="places in the month, run at monthly_time: L (the last day), L-3 (three days "
         "before it), MON#1 (the first Monday), FRIL (the last Friday)",
     )
-    cron = models.CharField(max_length=200, blank=True, default="")
+    cron = models.CharField(
+        "cron expression",
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Five fields: minute, hour, day of month, month, weekday; "
+        "e.g. “30 6 * * 1-5” is 06:30 from Monday to Friday.",
+    )
     timezone = models.CharField(
-        max_length=64, blank=True, default="", help_text="IANA zone, e.g. America/Denver"
+        "time zone",
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="An IANA name such as America/Denver, with daylight saving time. "
+        "Empty: AKJOB_DEFAULT_TIMEZONE.",
     )
 
     # Limits
-    job_enabled = models.BooleanField(default=True)
-    run_count_limit = models.PositiveIntegerField(null=True, blank=True)
-    active_time_begin = models.TimeField(null=True, blank=True)
-    active_time_end = models.TimeField(null=True, blank=True)
-    active_time_tz_offset_timedelta = models.DurationField(default=ZERO)
+    job_enabled = models.BooleanField(
+        "enabled", default=True, help_text="A disabled job keeps its settings and never runs."
+    )
+    run_count_limit = models.PositiveIntegerField(
+        "run count limit",
+        null=True,
+        blank=True,
+        help_text="The job stops after this many runs in all. Empty: no limit.",
+    )
+    active_time_begin = models.TimeField(
+        "active from", null=True, blank=True, help_text="Runs only from this time of day …"
+    )
+    active_time_end = models.TimeField(
+        "active until", null=True, blank=True, help_text="… until this time of day (included)."
+    )
+    active_time_tz_offset_timedelta = models.DurationField(
+        "active hours' UTC offset", default=ZERO, help_text=OFFSET_HELP
+    )
     active_monthly_days = models.ManyToManyField(
-        DayOfMonth, blank=True, related_name="active_monthly_jobs"
+        DayOfMonth,
+        blank=True,
+        related_name="active_monthly_jobs",
+        verbose_name="active days of the month",
+        help_text="Runs only on these days of the month. None ticked: every day.",
     )
     active_weekly_days = models.ManyToManyField(
-        DayOfWeek, blank=True, related_name="active_weekly_jobs"
+        DayOfWeek,
+        blank=True,
+        related_name="active_weekly_jobs",
+        verbose_name="active weekdays",
+        help_text="Runs only on these weekdays. None ticked: every day.",
     )
-    active_months = models.ManyToManyField(Months, blank=True, related_name="active_jobs")
-    active_date_begin = models.DateField(null=True, blank=True)
-    active_date_end = models.DateField(null=True, blank=True)
+    active_months = models.ManyToManyField(
+        Months,
+        blank=True,
+        related_name="active_jobs",
+        verbose_name="active months",
+        help_text="Runs only in these months. None ticked: every month.",
+    )
+    active_date_begin = models.DateField(
+        "first active day", null=True, blank=True, help_text="Runs only from this date …"
+    )
+    active_date_end = models.DateField(
+        "last active day", null=True, blank=True, help_text="… until this date (included)."
+    )
+
     exclude_dates = models.TextField(
         blank=True, default="", help_text="dates (YYYY-MM-DD) with no run, comma-separated"
     )
@@ -206,9 +291,27 @@ class Job(models.Model):
         default="once",
         help_text="what happens to occurrences missed while no akjobd could run them",
     )
-    deleteme = models.BooleanField(default=False)
-    misfire_grace = models.DurationField(null=True, blank=True)
-    timeout = models.DurationField(null=True, blank=True)
+    deleteme = models.BooleanField(
+        "delete when next due",
+        default=False,
+        help_text="akjobd deletes the job, without running it, when it is next due. "
+        "(A job's own code can set it to be deleted after that run.)",
+    )
+    misfire_grace = models.DurationField(
+        "misfire grace",
+        null=True,
+        blank=True,
+        help_text="A run due longer ago than this (akjobd was down or busy) is not run but "
+        "recorded missed, e.g. “5 minutes”. Empty: late runs still run, once.",
+    )
+    timeout = models.DurationField(
+        "time limit",
+        null=True,
+        blank=True,
+        help_text="A run still going after this long is stopped and recorded timed out, "
+        "e.g. “1 hour”. Empty: no limit.",
+    )
+
     alert_after = models.DurationField(
         null=True,
         blank=True,
@@ -216,10 +319,10 @@ class Job(models.Model):
     )
 
     # Housekeeping (written by akjob)
-    _run_count = models.PositiveIntegerField(default=0)
-    _last_run = models.DateTimeField(null=True, blank=True)
-    _next_run = models.DateTimeField(null=True, blank=True, db_index=True)
-    _last_interval = models.DateTimeField(null=True, blank=True)
+    _run_count = models.PositiveIntegerField("runs so far", default=0)
+    _last_run = models.DateTimeField("last run", null=True, blank=True)
+    _next_run = models.DateTimeField("next run", null=True, blank=True, db_index=True)
+    _last_interval = models.DateTimeField("interval anchor", null=True, blank=True)
     # Alerts announced and not yet recovered (docs/monitoring.md): the occurrence the job is overdue
     # since, and the occurrence whose run failed. Written by akjob.alerts with compare-and-set
     # updates, so each is announced once whichever process notices first.
@@ -255,10 +358,12 @@ class Job(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
+        from akjob.jobschedule import job_zone
+        from akjob.text import when
+
         limit = f"/{self.run_count_limit}" if self.run_count_limit is not None else ""
-        nxt = to_aware(self._next_run)
-        when = nxt.strftime("%Y-%m-%d %H:%M:%S UTC") if nxt else "none"
-        return f"{self.name or 'Job'} (id {self.pk}): runs {self._run_count}{limit}, next {when}"
+        nxt = when(self._next_run, job_zone(self)) if self._next_run else "none"
+        return f"{self.name or 'Job'} (id {self.pk}): runs {self._run_count}{limit}, next {nxt}"
 
     # -- loading and saving -------------------------------------------------------------------
 
@@ -287,6 +392,9 @@ class Job(models.Model):
         elif not adding:
             if not changed and not pending and code is None:
                 return
+            if "first_run_at" in changed and "_last_interval" not in changed:
+                self._last_interval = None  # the interval starts again, from first_run_at
+                changed.append("_last_interval")
             kwargs["update_fields"] = changed
         validate(self)
         # A job without a code object has no next run: gaining or losing one reschedules it.
@@ -383,7 +491,7 @@ class Job(models.Model):
             self._run_count = fresh["_run_count"]
             self._last_interval = fresh["_last_interval"]
             if self.run_every and self._last_interval is None:
-                self._last_interval = to_db(now)
+                self._last_interval = to_db(interval_anchor(self, now))
             nxt = next_run_for(self, at=now)
             self._next_run = to_db(nxt)
             Job.objects.filter(pk=self.pk).update(
@@ -548,6 +656,15 @@ class JobRun(models.Model):
         return f"{self.job_name or self.job_id} @ {self.scheduled}: {self.status}"
 
 
+class UpcomingRun(Job):
+    """The admin's "Upcoming runs" entry: a proxy of Job, with no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "upcoming run"
+        verbose_name_plural = "upcoming runs"
+
+
 class DaemonRecord(models.Model):
     """One akjobd process, with its heartbeat."""
 
@@ -559,8 +676,8 @@ class DaemonRecord(models.Model):
 
     class Meta:
         ordering = ["-heartbeat"]
-        verbose_name = "akjobd process"
-        verbose_name_plural = "akjobd processes"
+        verbose_name = "daemon (akjobd)"
+        verbose_name_plural = "daemons (akjobd)"
 
     def __str__(self) -> str:
         return f"akjobd {self.host}:{self.pid}"
@@ -573,6 +690,18 @@ class Dashboard(DaemonRecord):
         proxy = True
         verbose_name = "dashboard"
         verbose_name_plural = "dashboard"
+
+
+def interval_anchor(job: Job, now: datetime) -> datetime:
+    """Where a job's interval grid starts when it has none yet: one interval before
+    ``first_run_at`` (the grid's first run is one interval after its anchor), else ``now``."""
+    start = to_aware(job.first_run_at) if isinstance(job.first_run_at, datetime) else None
+    if start is None or not isinstance(job.run_every, timedelta):
+        return now
+    try:
+        return truncate(start - job.run_every)
+    except OverflowError:
+        return truncate(start)
 
 
 def last_grid_point(anchor: datetime, every: timedelta, scheduled: datetime) -> datetime:

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from akjob import clihelp
-from akjob.admin_views import run_times
+from akjob.admin.job_page import run_times
 from akjob.jobschedule import NO_CODE
 from akjob.management.commands.akjobd import ACTIONS
 from akjob.models import Job, JobCallable, JobRun

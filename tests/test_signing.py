@@ -80,7 +80,7 @@ def test_the_admin_shows_a_copied_blob_invalid_without_unpickling(admin_client, 
     Job.objects.filter(pk=b.pk).update(_job_code=row(a)[0], _code_version=row(a)[1])
     monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
     page = admin_client.get(reverse("admin:akjob_job_change", args=[b.pk])).content.decode()
-    assert "signature INVALID (it will not be run)" in page
+    assert "signature INVALID, the job will not be run" in page
     page = admin_client.get(reverse("admin:akjob_job_change", args=[a.pk])).content.decode()
     assert "signature OK" in page
 

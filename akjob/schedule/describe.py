@@ -51,6 +51,12 @@ def _ranges(numbers: Iterable[int], names: tuple[str, ...] | None = None) -> str
     return ", ".join(words)
 
 
+def _moment(value: datetime) -> str:
+    """``2027-06-07 09:00:00 UTC``: a moment to the second, with its zone."""
+    zone = value.tzname() or ""
+    return f"{value:%Y-%m-%d %H:%M:%S} {zone}".rstrip()
+
+
 def _clock(value: time) -> str:
     return value.strftime("%H:%M:%S" if value.second else "%H:%M")
 
@@ -196,9 +202,9 @@ def _source_reason(source: Source, limits: Limits, today: int, after: datetime) 
     """Why ``source`` yields nothing the limits allow; None when no single reason is clear."""
     if next_after(Schedule((source,)), after=after) is None:
         if isinstance(source, DatesSource):
-            return f"all dates are on or before {after.isoformat()}" if source.times else "no dates"
+            return f"all dates are on or before {_moment(after)}" if source.times else "no dates"
         if isinstance(source, CronSource):
-            return f"cron '{source.expr}' has no run time after {after.isoformat()}"
+            return f"cron '{source.expr}' has no run time after {_moment(after)}"
         return None
     allowed = Allowed(limits)
     if isinstance(source, DatesSource | CronSource) or allowed.is_open:
@@ -241,7 +247,9 @@ def explain_empty(schedule: Schedule, *, after: datetime) -> str | None:
         return f"{_day_limits(limits)} allow no day"
     today = day_of(allowed.zone.local(floor_seconds(after)))
     if limits.date_end is not None and limits.date_end.toordinal() < today:
-        return f"the date range ends on {limits.date_end} (active_date_end), before {after}"
+        return (
+            f"the date range ends on {limits.date_end} (active_date_end), before {_moment(after)}"
+        )
     if allowed.days.next(today, today + CYCLE) is None:
         named = _day_limits(limits, dates=True)
         return f"{named} allow no day from {date.fromordinal(today)} on"
@@ -250,5 +258,5 @@ def explain_empty(schedule: Schedule, *, after: datetime) -> str | None:
         return "; ".join(reason for reason in reasons if reason)
     return (
         f"no run of {describe(Schedule(schedule.sources))} passes the limits"
-        f" ({', '.join(_limits(limits))}) within 400 years after {after}"
+        f" ({', '.join(_limits(limits))}) within 400 years after {_moment(after)}"
     )

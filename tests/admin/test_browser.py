@@ -83,12 +83,13 @@ def static_files(settings: Any) -> None:
     settings.STATIC_ROOT = str(Path(django.__file__).parent / "contrib" / "admin" / "static")
 
 
-@pytest.fixture
-def page(
-    browser: Any, live_server: Any, day_tables: None, static_files: None, django_user_model: Any
-) -> Iterator[Any]:
-    django_user_model.objects.create_superuser("admin", "admin@example.com", PASSWORD)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_server.url)
+def signed_in(
+    browser: Any, live_server: Any, users: Any, *, width: int = 1280, height: int = 900
+) -> tuple[Any, Any]:
+    """A browser context of the given size and a page in it, signed in as a superuser."""
+    users.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+    size = {"width": width, "height": height}
+    context = browser.new_context(viewport=size, base_url=live_server.url)
     # The admin's navigation sidebar starts closed: more room for the pages themselves.
     context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
     page = context.new_page()
@@ -98,6 +99,14 @@ def page(
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     expect(page.locator("#site-name")).to_contain_text("Django administration")
+    return context, page
+
+
+@pytest.fixture
+def page(
+    browser: Any, live_server: Any, day_tables: None, static_files: None, django_user_model: Any
+) -> Iterator[Any]:
+    context, page = signed_in(browser, live_server, django_user_model)
     yield page
     context.close()
 
@@ -173,7 +182,7 @@ def test_add_form_shows_the_error_on_the_field(page: Page) -> None:
     page.fill("#id_weekly_time", "06:30")
     page.click("input[name=_save]")
     expect(page.locator("#id_weekly_days_error")).to_contain_text(
-        "weekly_time is set, so weekly_days are required"
+        "“Weekly time” is set, so “Weekdays” are required"
     )
     expect(page.locator(".errornote")).to_be_visible()
     shot(page, "job-add-error", at="#id_weekly_days_error")
@@ -257,7 +266,7 @@ def test_disable_with_the_action_and_see_why_a_job_has_no_next_run(page: Page) -
     never.save()
     page.goto(f"/admin/akjob/job/{never.pk}/change/")
     expect(page.locator("#akjob-no-run-reason")).to_contain_text(
-        "active_monthly_days [30, 31] and active_months [2] allow no day"
+        "“active days of the month” [30, 31] and “active months” [2] allow no day"
     )
     shot(page, "job-no-next-run", at="#akjob-no-run-reason")
 
@@ -267,7 +276,7 @@ def test_upcoming_runs_page(page: Page) -> None:
     make_job("weekly", weekly_time=SIX, weekly_days=list(range(1, 8)))
     make_job("noon", cron="0 12 * * *")
     page.goto("/admin/akjob/job/")
-    page.click("text=Upcoming runs")
+    page.locator(".object-tools").get_by_role("link", name="Upcoming runs").click()
     rows = page.locator("#akjob-upcoming tbody tr")
     expect(rows).to_have_count(8)  # 6 interval runs, one weekly, one cron in 24 hours
     expect(page.locator("#akjob-upcoming")).to_contain_text("cron")

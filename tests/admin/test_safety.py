@@ -59,7 +59,7 @@ def test_malicious_code_objects_render_without_being_unpickled(
     for url in pages:
         assert admin_client.get(url).status_code == 200, url
     page = admin_client.get(pages[1]).content.decode()
-    assert f"signed code object ({len(blob)} bytes), signature INVALID" in page
+    assert "signature INVALID, the job will not be run" in page
     # Saving the job without choosing a function keeps the bytes as they are, unread.
     response = admin_client.post(pages[1], job_form(job, name="renamed"))
     assert response.status_code == 302
@@ -76,6 +76,21 @@ def test_a_valid_code_object_is_not_unpickled_either(
 ):
     page = admin_client.get(reverse("admin:akjob_job_change", args=[weekly_job.pk]))
     assert "signature OK" in page.content.decode()
+    assert "send_report(&quot;ops&quot;)" in page.content.decode()
+
+
+def test_a_signed_payload_is_shown_by_name_and_never_runs(admin_client, tmp_path, viewer_client):
+    """A pickle signed with the key (so it verifies) is read inertly: what it names is shown,
+    nothing it names is imported or called."""
+    canary = tmp_path / "canary"
+    job = Job.objects.create(name="signed payload", run_every=timedelta(hours=1))
+    blob = codeobjects.sign(pickle.dumps(Canary(str(canary))), job=job.pk, version=0)
+    Job.objects.filter(pk=job.pk).update(_job_code=blob, _code_version=0)
+    for client in (admin_client, viewer_client):
+        page = client.get(reverse("admin:akjob_job_change", args=[job.pk]))
+        assert page.status_code == 200
+        assert "made in Python" in page.content.decode()
+    assert not canary.exists()
 
 
 def test_form_input_is_never_unpickled_or_imported_beyond_the_registry(

@@ -37,8 +37,8 @@ def snapshot(job: Job) -> tuple:
 @pytest.mark.parametrize(
     "values,field,words",
     [
-        ({"weekly_days": []}, "weekly_days", "weekly_time is set, so weekly_days are required"),
-        ({"weekly_time": ""}, "weekly_time", "weekly_days are set, so weekly_time is required"),
+        ({"weekly_days": []}, "weekly_days", "“Weekly time” is set, so “Weekdays” are required"),
+        ({"weekly_time": ""}, "weekly_time", "“Weekdays” are set, so “Weekly time” is required"),
         ({"active_time_begin": "08:00"}, "active_time_end", ""),
         ({"cron": "61 * * * *"}, "cron", ""),
         ({"timezone": "Mars/Olympus"}, "timezone", "not a known IANA time zone"),
@@ -46,7 +46,7 @@ def snapshot(job: Job) -> tuple:
         (
             {"timezone": "America/Denver", "weekly_time_tz_offset_timedelta": "-07:00:00"},
             "weekly_time_tz_offset_timedelta",
-            "must be zero when timezone is set",
+            "must be zero when “Time zone” is set",
         ),
         ({"arguments": "[1,"}, "arguments", "not valid JSON"),
         ({"function": REPORT, "arguments": '{"to": 1}'}, "arguments", "must be a JSON list"),
@@ -56,58 +56,58 @@ def snapshot(job: Job) -> tuple:
         ({"arguments": '["ops"]'}, "function", "Choose the function"),
         ({"function": "os.system"}, "function", "Select a valid choice"),
         # Values that gave a server error instead of a field error:
-        ({"run_every": "999999999 00:00:00"}, "run_every", "run_every must be at most 36500"),
-        ({"timeout": "999999999 00:00:00"}, "timeout", "timeout must be at most 36500 days"),
-        ({"misfire_grace": "99999 00:00:00"}, "misfire_grace", "misfire_grace must be at most"),
-        ({"timeout": "-00:00:05"}, "timeout", "timeout must be longer than zero"),
-        ({"timeout": "00:00:00"}, "timeout", "timeout must be longer than zero"),
-        ({"misfire_grace": "-1 00:00:00"}, "misfire_grace", "misfire_grace must be longer"),
+        ({"run_every": "999999999 00:00:00"}, "run_every", "“Repeat every” must be at most 36500"),
+        ({"timeout": "999999999 00:00:00"}, "timeout", "“Time limit” must be at most 36500 days"),
+        ({"misfire_grace": "99999 00:00:00"}, "misfire_grace", "“Misfire grace” must be at most"),
+        ({"timeout": "-00:00:05"}, "timeout", "“Time limit” must be longer than zero"),
+        ({"timeout": "00:00:00"}, "timeout", "“Time limit” must be longer than zero"),
+        ({"misfire_grace": "-1 00:00:00"}, "misfire_grace", "“Misfire grace” must be longer"),
         (
             {"function": REPORT, "arguments": "[" * 100_000 + "]" * 100_000},
             "arguments",
-            "arguments: lists and objects nest deeper than 20 levels",
+            "Arguments: lists and objects nest deeper than 20 levels",
         ),
         (
             {"function": REPORT, "arguments": '["ops", ' + "[" * 990 + "]" * 990 + "]"},
             "arguments",
-            "arguments: lists and objects nest deeper than 20 levels",
+            "Arguments: lists and objects nest deeper than 20 levels",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"to": ' + "[" * 25 + "]" * 25 + "}"},
             "keyword_arguments",
-            "keyword arguments: lists and objects nest deeper",
+            "Keyword arguments: lists and objects nest deeper",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"a": {"b": ' * 15 + "1" + "}}" * 15},
             "keyword_arguments",
-            "keyword arguments: lists and objects nest deeper",
+            "Keyword arguments: lists and objects nest deeper",
         ),
         (
             {"function": REPORT, "arguments": "[" + "9" * 5000 + "]"},
             "arguments",
-            "arguments: cannot be read: Exceeds the limit",
+            "Arguments: cannot be read: Exceeds the limit",
         ),
         (
             {"function": REPORT, "keyword_arguments": '{"to": ' + "9" * 5000 + "}"},
             "keyword_arguments",
-            "keyword arguments: cannot be read",
+            "Keyword arguments: cannot be read",
         ),
         (
             {"function": REPORT, "arguments": '["' + "x" * 70_000 + '"]'},
             "arguments",
-            "arguments: at most 65536 characters",
+            "Arguments: at most 65536 characters",
         ),
         # Calendars, places in the month, jitter:
         ({"exclude_dates": "2027-12-24, 2027-13-01"}, "exclude_dates", "exclude dates: '2027-13"),
         ({"month_positions": "L-31"}, "month_positions", "month positions: 'L-31'"),
         ({"month_positions": "MON#6"}, "month_positions", "is not a place in the month"),
-        ({"month_positions": "L"}, "monthly_time", "so monthly_time is required"),
-        ({"holidays": "Atlantis"}, "holidays", "holidays: 'Atlantis' is not a country code"),
+        ({"month_positions": "L"}, "monthly_time", "so “Monthly time” is required"),
+        ({"holidays": "Atlantis"}, "holidays", "“Holidays”: 'Atlantis' is not a country code"),
         ({"holidays": "XX"}, "holidays", "does not know the country XX"),
         ({"holidays": "DE-ZZ"}, "holidays", "does not know the subdivision ZZ of DE"),
-        ({"jitter": "1 00:00:01"}, "jitter", "jitter must be from 0 to 1 day"),
-        ({"jitter": "-00:00:05"}, "jitter", "jitter must be from 0 to 1 day"),
-        ({"jitter": "00:00:01.500000"}, "jitter", "jitter must be a whole number of seconds"),
+        ({"jitter": "1 00:00:01"}, "jitter", "“Jitter” must be from 0 to 1 day"),
+        ({"jitter": "-00:00:05"}, "jitter", "“Jitter” must be from 0 to 1 day"),
+        ({"jitter": "00:00:01.500000"}, "jitter", "“Jitter” must be a whole number of seconds"),
     ],
 )
 def test_an_invalid_edit_shows_the_error_on_its_field_and_changes_nothing(
@@ -150,13 +150,13 @@ def test_a_bad_date_in_the_inline_is_refused(frozen, admin_client, weekly_job):
 def test_errors_on_fields_the_form_lacks_are_shown_at_the_top(weekly_job):
     from django.core.exceptions import ValidationError
 
-    from akjob.admin_forms import JobAdminForm
+    from akjob.admin.job_form import JobAdminForm
 
     form = JobAdminForm(job_form(weekly_job), instance=weekly_job)
     assert form.is_valid(), form.errors
     form._update_errors(ValidationError({"dates": ["a naive date"], "cron": ["bad cron"]}))
     assert form.non_field_errors() == ["dates: a naive date"]
-    assert form.errors["cron"] == ["bad cron"]
+    assert form.errors["cron"] == ["bad “Cron expression”"]
 
 
 def test_stored_dates_round_trip(frozen, admin_client, weekly_job):

@@ -1,41 +1,48 @@
-"""akjob in the Django admin: jobs (with their run times), the run history, akjobd processes.
+"""The job list and the job pages.
 
 Permissions are Django's model permissions: the actions that change jobs need
-``akjob.change_job``; run records are read-only. Job code is made only from registered
-functions (see :mod:`akjob.registry`), and no page ever unpickles a stored code object.
+``akjob.change_job``. Job code is made only from registered functions (see
+:mod:`akjob.registry`), and no page ever runs a stored code object.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import display_for_value
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import CheckboxSelectMultiple
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 
-from akjob import admin_views
-from akjob.admin_code import CodeManagedJobAdminMixin
-from akjob.admin_forms import JobAdminForm
-from akjob.cli import error_line, task_state
-from akjob.dashboard import DashboardAdmin
+from akjob.admin import job_page, upcoming
+from akjob.admin.code_managed import CodeManagedJobAdminMixin
+from akjob.admin.common import DASH, status_badge, time_html, zone_of, zone_rule
+from akjob.admin.daemons import daemon_banner
+from akjob.admin.job_form import JobAdminForm, label_parts
+from akjob.admin.stored_code import formatted, read
 from akjob.exceptions import AkjobError
-from akjob.models import DaemonRecord, Dashboard, Job, JobDates, JobRun
+from akjob.models import Job, JobDates, JobRun
+from akjob.text import clock_time
 
-DASH = "\u2014"
+
+class JobDatesForm(forms.ModelForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        label_parts(self)
 
 
 class JobDatesInline(admin.TabularInline):
     model = JobDates
+    form = JobDatesForm
     extra = 0
     verbose_name = "date"
-    verbose_name_plural = "dates (a source: the job runs at each)"
+    verbose_name_plural = "dates (a source: the job runs at each; read in the site's time zone)"
 
 
 class LastRunStatusFilter(admin.SimpleListFilter):
@@ -43,7 +50,7 @@ class LastRunStatusFilter(admin.SimpleListFilter):
     parameter_name = "last_status"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        ran = [s for s in JobRun.Status if s not in admin_views.NOT_RUN]
+        ran = [s for s in JobRun.Status if s not in job_page.NOT_RUN]
         return [(s.value, s.label) for s in ran] + [("never", "never ran")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> QuerySet[Job]:
@@ -60,13 +67,13 @@ class SourceKindFilter(admin.SimpleListFilter):
     parameter_name = "source"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        kinds = [(kind, kind) for kind in admin_views.SOURCE_FILTERS]
+        kinds = [(kind, kind) for kind in job_page.SOURCE_FILTERS]
         return [*kinds, ("none", "no source")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Job]) -> QuerySet[Job]:
         value = self.value()
-        if value in admin_views.SOURCE_FILTERS or value == "none":
-            return admin_views.filter_by_source(queryset, value)
+        if value in job_page.SOURCE_FILTERS or value == "none":
+            return job_page.filter_by_source(queryset, value)
         return queryset
 
 
@@ -79,17 +86,11 @@ class JobChangeList(ChangeList):
 
     def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
         queryset = super().get_queryset(request, exclude_parameters)
-        return queryset.prefetch_related(*admin_views.PREFETCH)
+        return queryset.prefetch_related(*job_page.PREFETCH)
 
 
-def status_badge(status: str) -> str:
-    """A run status, coloured by the stylesheet of akjob's admin templates."""
-    css = status.replace(" ", "-")
-    return format_html('<span class="akjob-status akjob-{}">{}</span>', css, status)
-
-
-def _when(value: Any) -> Any:
-    return value if value is not None else DASH
+CODE_FIELDS = ("function", "arguments", "keyword_arguments")
+SHOWN_CODE = ("function_shown", "arguments_shown", "keyword_arguments_shown")
 
 
 @admin.register(Job)
@@ -98,10 +99,10 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
     inlines = [JobDatesInline]
     list_display = (
         "display_name",
-        "enabled",
-        "schedule",
         "next_run",
         "last_run",
+        "enabled",
+        "schedule",
         "runs",
         "running",
     )
@@ -117,21 +118,24 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
         "next_run_at",
         "running_now",
         "interval_anchor",
+        *SHOWN_CODE,
     )
     fieldsets = (
         (None, {"fields": ("name",)}),
         (
-            "Sources",
+            "When it runs (sources)",
             {
                 "fields": (
                     "run_every",
+                    "first_run_at",
                     "weekly_days",
                     "weekly_time",
                     "monthly_days",
                     "monthly_time",
                     "cron",
                 ),
-                "description": "The job runs at the union of these; dates are listed below.",
+                "description": "The job runs at every time any of these gives; dates are "
+                "listed at the bottom of the page.",
             },
         ),
         (
@@ -180,7 +184,7 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
             },
         ),
         (
-            "Execution",
+            "What it runs",
             {
                 "fields": (
                     "function",
@@ -208,39 +212,67 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
     )
 
     def get_fieldsets(self, request: HttpRequest, obj: Job | None = None) -> Any:
-        if obj is not None:
-            return super().get_fieldsets(request, obj)
-        # A new job has no stored code and no housekeeping yet.
-        fieldsets = [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("House")]
-        return [
-            (title, {**opts, "fields": [f for f in opts["fields"] if f != "code_object"]})
-            for title, opts in fieldsets
-        ]
+        if obj is None:  # a new job has no stored code and no housekeeping yet
+            fieldsets = [fs for fs in self.fieldsets if not fs[0] or not fs[0].startswith("House")]
+            return _without(fieldsets, {"code_object"})
+        fieldsets = super().get_fieldsets(request, obj)  # a job declared in code: see the mixin
+        if not self.has_change_permission(request, obj):
+            # Read-only: the code as stored, in place of the form's fields that would set it.
+            names = dict(zip(CODE_FIELDS, SHOWN_CODE, strict=True))
+            return [
+                (title, {**opts, "fields": [names.get(f, f) for f in opts["fields"]]})
+                for title, opts in _without(fieldsets, {"code_object"})
+            ]
+        return fieldsets
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
-        return admin_views.with_last_run(super().get_queryset(request)).with_running()
+        return job_page.with_last_run(super().get_queryset(request)).with_running()
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return JobChangeList
 
     def get_urls(self) -> list[URLPattern]:
-        upcoming = self.admin_site.admin_view(self.upcoming_view)
-        own = [path("upcoming/", upcoming, name="akjob_job_upcoming")]
+        page = self.admin_site.admin_view(self.upcoming_view)
+        own = [path("upcoming/", page, name="akjob_job_upcoming")]
         return own + super().get_urls()
 
     def upcoming_view(self, request: HttpRequest) -> HttpResponse:
-        return admin_views.upcoming_view(self, request)
+        return upcoming.upcoming_view(self, request)
 
-    def change_view(
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            "akjob_daemon_banner": daemon_banner(),
+            "akjob_zone_rule": zone_rule(None),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
+    def changeform_view(
         self,
         request: HttpRequest,
-        object_id: str,
+        object_id: str | None = None,
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
-        job = self.get_object(request, object_id)
-        context = {**admin_views.change_page_context(job), **(extra_context or {})}
-        return super().change_view(request, object_id, form_url, context)
+        job = self.get_object(request, object_id) if object_id else None
+        context = {**job_page.change_page_context(job), **(extra_context or {})}
+        return super().changeform_view(request, object_id, form_url, context)
+
+    def response_add(self, request: HttpRequest, obj: Job, post_url_continue: Any = None) -> Any:
+        self._warn(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request: HttpRequest, obj: Job) -> Any:
+        self._warn(request, obj)
+        return super().response_change(request, obj)
+
+    def _warn(self, request: HttpRequest, job: Job) -> None:
+        """Say so when the saved job (with its dates, saved after it) can never run."""
+        warning = job_page.save_warning(Job.objects.get(pk=job.pk))
+        if warning:
+            self.message_user(request, warning, messages.WARNING)
 
     # -- columns -------------------------------------------------------------------------------
 
@@ -258,50 +290,77 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="next run", ordering="_next_run")
     def next_run(self, job: Job) -> Any:
-        return job._next_run
+        if job._next_run is not None:
+            return time_html(job._next_run, zone_of(job))
+        reason = job_page.no_run_reason(job)
+        return format_html('<span class="akjob-reason-short">none: {}</span>', reason)
 
     @admin.display(description="last run", ordering="_last_run")
     def last_run(self, job: Job) -> Any:
         status = getattr(job, "last_status", None)
         if job._last_run is None and status is None:
             return DASH
-        shown = display_for_value(job._last_run, DASH)
+        shown = time_html(job._last_run, zone_of(job))
         return format_html("{} {}", shown, status_badge(status) if status else "")
 
     @admin.display(description="runs")
     def runs(self, job: Job) -> str:
-        limit = f" / {job.run_count_limit}" if job.run_count_limit is not None else ""
+        limit = f" of {job.run_count_limit}" if job.run_count_limit is not None else ""
         return f"{job._run_count}{limit}"
 
-    @admin.display(description="running", boolean=True, ordering="running_since")
-    def running(self, job: Job) -> bool:
-        return job._job_running
+    @admin.display(description="running", ordering="running_since")
+    def running(self, job: Job) -> Any:
+        since = getattr(job, "running_since", None)
+        if not job._job_running:
+            return ""
+        if since is None:
+            return status_badge("running")
+        return format_html("{} since {}", status_badge("running"), clock_time(since, zone_of(job)))
 
     # -- read-only fields of the change page ------------------------------------------------
 
-    @admin.display(description="current code")
+    @admin.display(description="stored code")
     def code_object(self, job: Job) -> str:
-        return admin_views.code_state(job)
+        return job_page.code_state(job)
 
-    @admin.display(description="run count")
+    @admin.display(description="function")
+    def function_shown(self, job: Job) -> str:
+        stored = read(job._job_code, job=job.pk, version=job._code_version)
+        if not stored.path:
+            return stored.summary()
+        return f"{stored.label()} ({stored.path})" if stored.label() != stored.path else stored.path
+
+    @admin.display(description="arguments")
+    def arguments_shown(self, job: Job) -> str:
+        stored = read(job._job_code, job=job.pk, version=job._code_version)
+        return formatted(stored.args) or DASH
+
+    @admin.display(description="keyword arguments")
+    def keyword_arguments_shown(self, job: Job) -> str:
+        stored = read(job._job_code, job=job.pk, version=job._code_version)
+        return formatted(stored.kwargs) or DASH
+
+    @admin.display(description="runs so far")
     def run_count(self, job: Job) -> int:
         return job._run_count
 
     @admin.display(description="last run")
     def last_run_at(self, job: Job) -> Any:
-        return _when(job._last_run)
+        return time_html(job._last_run, zone_of(job))
 
     @admin.display(description="next run")
     def next_run_at(self, job: Job) -> Any:
-        return _when(job._next_run)
+        if job._next_run is None:
+            return f"none: {job_page.no_run_reason(job)}"
+        return time_html(job._next_run, zone_of(job))
 
-    @admin.display(description="running", boolean=True)
-    def running_now(self, job: Job) -> bool:
-        return job._job_running
+    @admin.display(description="running now")
+    def running_now(self, job: Job) -> Any:
+        return self.running(job) or "no"
 
     @admin.display(description="interval anchor")
     def interval_anchor(self, job: Job) -> Any:
-        return _when(job._last_interval)
+        return time_html(job._last_interval, zone_of(job))
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -328,90 +387,26 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Run selected jobs now", permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        from akjob.daemon.runnow import run_job_now
-
         for pk in queryset.values_list("pk", flat=True):
-            try:
-                message = run_job_now(pk)
-            except AkjobError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.message_user(request, message, messages.INFO)
+            request_run(self, request, pk)
 
 
-@admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
-    list_display = ("scheduled", "job_link", "run_status", "started", "finished", "error_summary")
-    list_filter = (
-        "status",
-        "task_status",
-        ("job", admin.RelatedOnlyFieldListFilter),
-        "scheduled",
-    )
-    search_fields = ("job_name", "error")
-    date_hierarchy = "scheduled"
-    list_select_related = ("job",)
-    fields = (
-        "job_link",
-        "job_name",
-        "status",
-        "scheduled",
-        "started",
-        "finished",
-        "missed_count",
-        "error_text",
-        "host",
-        "pid",
-        "daemon",
-        "task_backend",
-        "task_result_id",
-        "task_status",
-    )
-    readonly_fields = fields
+def request_run(model_admin: admin.ModelAdmin, request: HttpRequest, job_id: int) -> bool:
+    """Ask akjobd to run the job now (the job list's action, a run record's "Run again"), and
+    say what came of it; True when the request was taken."""
+    from akjob.daemon.runnow import run_job_now
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
+    try:
+        message = run_job_now(job_id)
+    except AkjobError as exc:
+        model_admin.message_user(request, str(exc), messages.ERROR)
         return False
-
-    def has_change_permission(self, request: HttpRequest, obj: JobRun | None = None) -> bool:
-        return False
-
-    @admin.display(description="job", ordering="job_name")
-    def job_link(self, run: JobRun) -> str:
-        name = run.job_name or (f"job {run.job_id}" if run.job_id else "deleted job")
-        if run.job_id is None:
-            return name
-        url = reverse("admin:akjob_job_change", args=[run.job_id])
-        return format_html('<a href="{}">{}</a>', url, name)
-
-    @admin.display(description="status", ordering="status")
-    def run_status(self, run: JobRun) -> str:
-        task = task_state(run)
-        if not task:
-            return status_badge(run.status)
-        return format_html('{} <span class="akjob-task">{}</span>', status_badge(run.status), task)
-
-    @admin.display(description="error")
-    def error_summary(self, run: JobRun) -> str:
-        return error_line(run.error) or DASH
-
-    @admin.display(description="error")
-    def error_text(self, run: JobRun) -> str:
-        if not run.error:
-            return DASH
-        return format_html('<pre class="akjob-error">{}</pre>', run.error)
+    model_admin.message_user(request, message, messages.INFO)
+    return True
 
 
-@admin.register(DaemonRecord)
-class DaemonRecordAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "host", "pid", "started", "heartbeat", "stopped")
-    list_filter = ("host",)
-    readonly_fields = ("host", "pid", "started", "heartbeat", "stopped")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-admin.site.register(Dashboard, DashboardAdmin)
+def _without(fieldsets: Any, names: set[str]) -> list[tuple[Any, dict[str, Any]]]:
+    return [
+        (title, {**opts, "fields": [f for f in opts["fields"] if f not in names]})
+        for title, opts in fieldsets
+    ]

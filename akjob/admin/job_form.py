@@ -1,24 +1,27 @@
-"""The forms of akjob's admin: the job form (code from a registered function, the model's
-validation shown on its fields) and the range of the "Upcoming runs" page.
+"""The job form of akjob's admin: code from a registered function, durations in words, the
+model's validation shown on its fields in the form's own words, all at once.
 
 Nothing here unpickles: a job's code is made from a registered function's dotted path and JSON
-arguments, and an existing job's stored code object is only ever checked for its signature.
+arguments, and an existing job's stored code is read inertly (:mod:`akjob.admin.stored_code`).
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.html import format_html
 
 from akjob import registry
+from akjob.admin import stored_code
+from akjob.admin.common import field_label, field_words
+from akjob.admin.cron_words import describe_cron
+from akjob.admin.fields import HumanDurationField
 from akjob.codeobjects import JobCallable
 from akjob.exceptions import InvalidJobCode
 from akjob.models import Job
-from akjob.timeutil import to_aware, utcnow
 
 # The model's many-to-many day sets, and the *_list property that stages each before a save.
 DAY_SETS = {
@@ -31,6 +34,7 @@ DAY_SETS = {
 EDITABLE = (
     "name",
     "run_every",
+    "first_run_at",
     "weekly_days",
     "weekly_time",
     "monthly_days",
@@ -61,7 +65,9 @@ EDITABLE = (
     "alert_after",
     "deleteme",
 )
-KEEP_HELP = "Leave empty to keep the current code object."
+# Durations typed in words ("15 minutes") and shown back in words.
+DURATION_FIELDS = ("run_every", "timeout", "misfire_grace", "jitter", "alert_after")
+KEEP_HELP = "Leave empty to keep the current code object: {summary}."
 NEW_HELP = "The registered function the job calls (@akjob.job_function or AKJOB_JOB_FUNCTIONS)."
 NONE_REGISTERED = (
     "No function is registered: decorate one with @akjob.job_function or list it in "
@@ -123,37 +129,94 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+def in_words(form: forms.BaseForm, text: str) -> str:
+    """A message of the model's checks, with each field name replaced by the form's label:
+    "weekly_days are set, so weekly_time is required" becomes "“Weekdays” are set, so
+    “Weekly time” is required"."""
+
+    def label(name: str) -> str:
+        field = form.fields.get(name)
+        return str(field.label) if field is not None and field.label else field_label(name)
+
+    return field_words(text, label)
+
+
+def label_parts(form: forms.BaseForm) -> None:
+    """Name the date and the time input of each split date-and-time field for screen readers
+    (the form's one label points at the first input only)."""
+    for field in form.fields.values():
+        parts = getattr(field.widget, "widgets", None)
+        if parts and len(parts) == 2:
+            label = str(field.label or "")
+            parts[0].attrs.setdefault("aria-label", f"{label}: date")
+            parts[1].attrs.setdefault("aria-label", f"{label}: time")
+
+
 class JobAdminForm(forms.ModelForm):
     """The Job change form, plus the job's code: a registered function and JSON arguments."""
 
-    function = forms.ChoiceField(required=False, label="function")
+    function = forms.ChoiceField(required=False, label="Function")
     arguments = forms.CharField(
         required=False,
-        label="arguments",
+        label="Arguments",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '["weekly", 3]'}),
-        help_text="Positional arguments, as a JSON list.",
+        help_text='Positional arguments, as a JSON list, e.g. ["ops", 3].',
     )
     keyword_arguments = forms.CharField(
         required=False,
-        label="keyword arguments",
+        label="Keyword arguments",
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "placeholder": '{"to": "ops"}'}),
-        help_text="Keyword arguments, as a JSON object.",
+        help_text='Keyword arguments, as a JSON object, e.g. {"copies": 2}.',
     )
 
     class Meta:
         model = Job
         fields = EDITABLE
+        field_classes = dict.fromkeys(DURATION_FIELDS, HumanDurationField)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.stored = stored_code.read(
+            self.instance._job_code, job=self.instance.pk, version=self.instance._code_version
+        )
         field = self.fields["function"]
         functions = registry.registered()
         field.choices = [("", "---------")] + [(f.path, f.choice_label()) for f in functions]
         adding = self.instance._state.adding
         field.required = adding
-        field.help_text = NEW_HELP if adding else KEEP_HELP
+        if adding:
+            field.help_text = NEW_HELP
+        elif self.stored.editable:
+            field.help_text = "Change the function or its arguments to replace the job's code."
+            self.initial.setdefault("function", self.stored.path)
+            self.initial.setdefault("arguments", stored_code.formatted(self.stored.args))
+            self.initial.setdefault("keyword_arguments", stored_code.formatted(self.stored.kwargs))
+        else:
+            field.help_text = KEEP_HELP.format(summary=self.stored.summary())
         if not functions:
             field.help_text = NONE_REGISTERED
+        label_parts(self)
+        if "cron" in self.fields:
+            typed = self.data.get("cron") if self.is_bound else self.instance.cron
+            words = describe_cron(str(typed or ""))
+            if words:
+                self.fields["cron"].help_text = format_html(
+                    '{}<br><span class="akjob-cron-words" id="akjob-cron-words">Means: {}</span>',
+                    self.fields["cron"].help_text,
+                    words,
+                )
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        # Every error on a field names it: Django's own messages ("Enter a whole number.") get
+        # the field's label in front.
+        for name, errors in list((self._errors or {}).items()):
+            field = self.fields.get(name)
+            if field is None or not field.label:
+                continue
+            label = str(field.label)
+            # In place: the list keeps its field id (for the error's id attribute).
+            errors.data = [m if label.lower() in m.lower() else f"{label}: {m}" for m in errors]
 
     def clean_arguments(self) -> list[Any]:
         label = self.fields["arguments"].label
@@ -183,6 +246,17 @@ class JobAdminForm(forms.ModelForm):
                 self.add_error("arguments", str(exc))
         return data
 
+    def code_changed(self) -> bool:
+        """Whether the function or its arguments differ from the stored code."""
+        data = self.cleaned_data
+        if not self.stored.editable:
+            return True
+        return (data.get("function"), data.get("arguments"), data.get("keyword_arguments")) != (
+            self.stored.path,
+            self.stored.args,
+            self.stored.kwargs,
+        )
+
     def _post_clean(self) -> None:
         # The model's clean() checks the day sets against their times, so stage the chosen
         # sets on the instance first; Job.save() applies them, save_m2m() then finds no change.
@@ -190,7 +264,7 @@ class JobAdminForm(forms.ModelForm):
             if field in self.cleaned_data:
                 setattr(self.instance, prop, [obj.pk for obj in self.cleaned_data[field]])
         path = self.cleaned_data.get("function")
-        if path and not self.errors:
+        if path and not self.errors and self.code_changed():
             args = self.cleaned_data.get("arguments", [])
             kwargs = self.cleaned_data.get("keyword_arguments", {})
             try:
@@ -200,44 +274,18 @@ class JobAdminForm(forms.ModelForm):
         super()._post_clean()
 
     def _update_errors(self, errors: ValidationError) -> None:
-        # The model names fields the form lacks (dates, housekeeping): show those at the top,
-        # with the field's name, instead of failing.
+        # The model speaks of its field names: say them as the form's labels. Errors about
+        # fields the form lacks (dates, housekeeping) go to the top of the form.
         if hasattr(errors, "error_dict"):
             moved: dict[str, list[Any]] = {}
             for field, messages in errors.error_dict.items():
                 if field == "job_code_object":
                     field = "function"
+                texts = [in_words(self, m) for e in messages for m in e.messages]
                 if field != NON_FIELD_ERRORS and field not in self.fields:
-                    texts = [m for e in messages for m in e.messages]
-                    moved.setdefault(NON_FIELD_ERRORS, []).extend(f"{field}: {t}" for t in texts)
+                    label = field_label(field)
+                    moved.setdefault(NON_FIELD_ERRORS, []).extend(f"{label}: {t}" for t in texts)
                 else:
-                    moved.setdefault(field, []).extend(messages)
+                    moved.setdefault(field, []).extend(texts)
             errors = ValidationError(moved)
         super()._update_errors(errors)
-
-
-class UpcomingRangeForm(forms.Form):
-    """The range of the "Upcoming runs" page: a start (default now) and a number of hours."""
-
-    MAX_HOURS = 31 * 24
-    HOURS = [(1, "1 hour"), (6, "6 hours"), (24, "24 hours"), (72, "3 days"), (168, "7 days")]
-    HOURS += [(MAX_HOURS, "31 days")]
-
-    start = forms.DateTimeField(
-        required=False,
-        help_text="Empty for now; read in the site's time zone.",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-    hours = forms.IntegerField(min_value=1, max_value=MAX_HOURS, initial=24)
-
-    def clean_start(self) -> datetime | None:
-        start = self.cleaned_data.get("start")
-        if start is not None and to_aware(start) < utcnow() - timedelta(minutes=1):
-            raise ValidationError("The range must start now or later.", code="past")
-        return start
-
-    def range(self) -> tuple[datetime, datetime]:
-        """(start, end) as aware UTC datetimes; call after is_valid()."""
-        start = to_aware(self.cleaned_data.get("start")) or utcnow()
-        start = max(start, utcnow()).replace(microsecond=0)
-        return start, start + timedelta(hours=self.cleaned_data.get("hours") or 24)
