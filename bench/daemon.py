@@ -62,18 +62,26 @@ with transaction.atomic():
         job = Job(name=str(int(when.timestamp())), dates_list=[when])
         job.job_code_object = code
         job.save()
+    later = start + timedelta(days=1)
+    for i in range({idle}):  # jobs in the table, none due meanwhile
+        job = Job(name=str(int(later.timestamp())), dates_list=[later])
+        job.job_code_object = code
+        job.save()
 print(int(start.timestamp()))
 """
 
 
-def lateness(db: str, jobs: int, window: int, workers: int) -> dict[str, float]:
+def lateness(db: str, jobs: int, window: int, workers: int, idle: int = 0) -> dict[str, float]:
+    """``jobs`` due within ``window`` seconds, beside ``idle`` jobs not due meanwhile."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         project = make_project(base, db, workers)
         stamps = base / "stamps"
         # time to create the jobs and start the daemon (AKJOB_BENCH_LEAD: more, on a busy machine)
-        lead = int(os.environ.get("AKJOB_BENCH_LEAD", 12 + jobs // 100))
-        out = project.shell(CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window))
+        lead = int(os.environ.get("AKJOB_BENCH_LEAD", 12 + (jobs + idle) // 100))
+        out = project.shell(
+            CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window, idle=idle)
+        )
         start = int(out.split()[-1])
         # AKJOB_BENCH_PROFILE=file: the daemon runs under cProfile (its own process, not its
         # workers) and writes its profile there when it stops.

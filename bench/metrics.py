@@ -1,11 +1,13 @@
 """The cost of akjobd's metrics: wake-up time and firing lateness at 10,000 jobs, metrics on and
 off.
 
-    python bench/metrics.py [--jobs 10000] [--window 20] [--workers 8] [--db sqlite|postgres]
+    python bench/metrics.py [--jobs 10000] [--due 1000] [--window 10] [--workers 32]
+                            [--db sqlite|postgres]
 
-Lateness: the jobs of ``bench/daemon.py`` (due within a window, each stamping when its code
-started) run by a real ``akjobd run``, once with ``AKJOB_METRICS_ADDR`` unset and once with it set
-(and scraped every second while the runs go on, as Prometheus would). Wake-up: the mean time of
+Lateness: ``--due`` of the ``--jobs`` jobs of ``bench/daemon.py`` due within a window (each
+stamping when its code started; the others not due meanwhile) run by a real ``akjobd run``,
+once with ``AKJOB_METRICS_ADDR`` unset and once with it set (and scraped every second while the
+runs go on, as Prometheus would). Wake-up: the mean time of
 one ``Daemon.run_once`` over a table of the same size with nothing due, with the no-op hooks and
 with the Prometheus hooks. Prints two rows of the table in docs/benchmarks.md.
 """
@@ -43,7 +45,9 @@ def scraper(port: int, stop: threading.Event) -> None:
             pass
 
 
-def lateness(db: str, jobs: int, window: int, workers: int, metrics: bool) -> dict[str, float]:
+def lateness(
+    db: str, jobs: int, due: int, window: int, workers: int, metrics: bool
+) -> dict[str, float]:
     base_extra = lateness_bench.SETTINGS_EXTRA
     stop = threading.Event()
     if metrics:
@@ -51,7 +55,7 @@ def lateness(db: str, jobs: int, window: int, workers: int, metrics: bool) -> di
         lateness_bench.SETTINGS_EXTRA = base_extra + f'AKJOB_METRICS_ADDR = "127.0.0.1:{port}"\n'
         threading.Thread(target=scraper, args=(port, stop), daemon=True).start()
     try:
-        return lateness_bench.lateness(db, jobs, window, workers)
+        return lateness_bench.lateness(db, due, window, workers, idle=jobs - due)
     finally:
         stop.set()
         lateness_bench.SETTINGS_EXTRA = base_extra
@@ -99,8 +103,9 @@ def wakeup(db: str, jobs: int, workers: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=10000)
-    parser.add_argument("--window", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--due", type=int, default=1000)
+    parser.add_argument("--window", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--db", default="sqlite")
     args = parser.parse_args()
     off_ms, on_ms = wakeup(args.db, args.jobs, args.workers)
@@ -108,7 +113,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for on, wake in ((False, off_ms), (True, on_ms)):
         started = time.monotonic()
-        r = lateness(args.db, args.jobs, args.window, args.workers, on)
+        r = lateness(args.db, args.jobs, args.due, args.window, args.workers, on)
         print(
             f"| {'on' if on else 'off'} | {args.jobs} | {wake:.3f} | {r['n']} | {r['p50']:.1f} | "
             f"{r['p99']:.1f} | {r['max']:.1f} |  ({time.monotonic() - started:.0f} s)"
