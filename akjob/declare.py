@@ -57,6 +57,7 @@ SCALARS: dict[str, Any] = {
     "jitter": None,
     "catch_up": "once",
     "alert_after": None,
+    "first_run_at": None,
 }
 LISTS = (
     "monthly_days",
@@ -339,6 +340,11 @@ def _convert(name: str, value: Any, option: str) -> Any:
             return _time(value)
         if name in DATE_FIELDS:
             return value if isinstance(value, date) else date.fromisoformat(value)
+        if name == "first_run_at":
+            value = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError(f"must be an aware datetime (with its offset), not {value}")
+            return value
     except (TypeError, ValueError) as exc:
         raise _error(option, str(exc)) from exc
     if name == "run_count_limit" and (isinstance(value, bool) or not isinstance(value, int)):

@@ -97,6 +97,8 @@ def test_the_policies_calendars_and_expectations_of_the_model() -> None:
         catch_up="none",
         alert_after="2h",
         timezone="America/New_York",
+        every="15m",
+        first_run_at="2027-01-04T08:00:00-05:00",
     )(funcs.poll)
     d = only()
     assert d.fields["month_positions"] == "MON#1"
@@ -105,6 +107,7 @@ def test_the_policies_calendars_and_expectations_of_the_model() -> None:
     assert d.fields["jitter"] == timedelta(seconds=30)
     assert d.fields["catch_up"] == "none"
     assert d.fields["alert_after"] == timedelta(hours=2)
+    assert d.fields["first_run_at"] == datetime(2027, 1, 4, 13, 0, tzinfo=UTC)
     job = declare.unsaved_job(d)
     assert job.exclude_dates_list == [date(2027, 12, 24), date(2027, 12, 31)]
 
@@ -144,6 +147,7 @@ def test_a_decorated_function_joins_the_job_function_registry() -> None:
         ({"cron": "0 3 * * *", "business_days_only": "yes"}, "business_days_only", "True"),
         ({"month_positions": "L"}, "monthly_time", ""),
         ({"cron": "0 3 * * *", "alert_after": "-1h"}, "alert_after", ""),
+        ({"every": "15m", "first_run_at": "2027-01-04T08:00"}, "first_run_at", "aware"),
     ],
 )
 def test_a_bad_declaration_names_the_function_and_the_field(options, field, words) -> None:
