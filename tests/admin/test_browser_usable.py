@@ -19,6 +19,7 @@ from django.utils import timezone
 from akjob.models import DaemonRecord, Job, JobRun
 from tests.admin.conftest import REPORT
 from tests.admin.test_browser import (  # noqa: F401 - fixtures
+    PASSWORD,
     SHOTS,
     browser,
     make_job,
@@ -94,6 +95,42 @@ def test_function_and_arguments_are_shown_and_editable_in_place(screen: Page) ->
     code = Job.objects.get(pk=job.pk).job_code_object
     assert (code.callable, code.args) == (REPORT, ("finance",))
     expect(screen.locator("#id_function")).to_have_value(REPORT)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_viewer_sees_the_function_and_arguments_too(
+    size: str,
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    day_tables: None,
+    static_files: None,  # noqa: F811
+    django_user_model: Any,
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    job = make_job("weekly report", weekly_time=time(6), weekly_days=[2])
+    viewer = django_user_model.objects.create_user("viewer", password=PASSWORD, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_job"))
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.akjob_size = size
+    try:
+        page.goto(f"{live_server.url}/admin/login/")
+        page.fill("#id_username", "viewer")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(f"{live_server.url}/admin/akjob/job/{job.pk}/change/")
+        expect(page.locator("#id_function")).to_have_count(0)  # nothing to edit
+        body = page.locator("#content-main")
+        expect(body).to_contain_text('send_report("ops")')
+        expect(body).not_to_contain_text("Function: None")
+        expect(body).not_to_contain_text("signed code object")
+        fits(page)
+        snap(page, "viewer-function")
+    finally:
+        context.close()
 
 
 # -- 2: one time-zone rule --------------------------------------------------------------------
