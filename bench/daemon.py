@@ -80,7 +80,8 @@ def lateness(db: str, jobs: int, window: int, workers: int, idle: int = 0) -> di
         # time to create the jobs and start the daemon (AKJOB_BENCH_LEAD: more, on a busy machine)
         lead = int(os.environ.get("AKJOB_BENCH_LEAD", 12 + (jobs + idle) // 100))
         out = project.shell(
-            CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window, idle=idle)
+            CREATE.format(lead=lead, path=str(stamps), jobs=jobs, window=window, idle=idle),
+            timeout=1800,
         )
         start = int(out.split()[-1])
         # AKJOB_BENCH_PROFILE=file: the daemon runs under cProfile (its own process, not its

@@ -96,7 +96,7 @@ def wakeup(db: str, jobs: int, workers: int) -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         project = lateness_bench.make_project(Path(tmp), db, workers)
-        out = project.shell(WAKEUP.format(jobs=jobs)).split()
+        out = project.shell(WAKEUP.format(jobs=jobs), timeout=1800).split()
         return float(out[-2]), float(out[-1])
 
 

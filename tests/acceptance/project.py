@@ -151,9 +151,9 @@ class Project:
         """Run ``manage.py akjobd action`` (see :meth:`akjobd_args`), whatever its exit status."""
         return self.manage(*self.akjobd_args(action, pid_dir), check=False)
 
-    def shell(self, code: str) -> str:
+    def shell(self, code: str, *, timeout: float = 60) -> str:
         """Run ``code`` in ``manage.py shell``; return what it printed."""
-        return self.manage("shell", "-v", "0", "-c", code).stdout
+        return self.manage("shell", "-v", "0", "-c", code, timeout=timeout).stdout
 
     def sql(self, query: str, *params: Any) -> list[tuple]:
         """The rows of ``query`` on the SQLite file."""
