@@ -347,6 +347,7 @@ def akjob_pages() -> list[str]:
         "/admin/akjob/jobrun/",
         f"/admin/akjob/jobrun/{run.pk}/change/",
         "/admin/akjob/daemonrecord/",
+        "/admin/akjob/dashboard/",
     ]
 
 
