@@ -75,7 +75,11 @@ def plan(
     grace: timedelta | None,
     cap: int,
 ) -> Plan:
-    """The plan for the occurrence ``scheduled``, due at ``now`` (see the module docstring)."""
+    """The plan for the occurrence ``scheduled``, due at ``now`` (see the module docstring).
+    A job with no run left under its run count limit is never run: ValueError (its row was made
+    due outside akjob; the daemon records it failed and leaves the job unscheduled)."""
+    if sched.remaining is not None and sched.remaining <= 0:
+        raise ValueError("its run count limit is used up, yet its row says it is due")
     scheduled = scheduled.replace(microsecond=0)
     if policy == ALL:
         return _all(sched, scheduled, now, grace, cap)

@@ -28,6 +28,18 @@ def at(seconds: float) -> datetime:
 # -- the plan ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("policy", ["once", "none", "all"])
+def test_a_job_with_no_run_left_is_never_planned_to_run(policy) -> None:
+    from dataclasses import replace
+
+    used_up = replace(EVERY_10, remaining=0)
+    with pytest.raises(ValueError, match="run count limit is used up"):
+        plan(used_up, policy=policy, scheduled=at(10), now=at(55), grace=None, cap=100)
+    one_left = replace(EVERY_10, remaining=1)
+    got = plan(one_left, policy=policy, scheduled=at(10), now=at(12), grace=None, cap=100)
+    assert (got.action, got.scheduled, got.next_run) == ("run", at(10), None)
+
+
 @pytest.mark.parametrize(
     ("policy", "now", "grace", "cap", "expected"),
     [
