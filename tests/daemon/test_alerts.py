@@ -18,8 +18,13 @@ from akjob.models import Job, JobRun
 from tests.daemon import jobcode
 from tests.daemon.steps import T0, claimed_elsewhere, make
 
-pytestmark = pytest.mark.django_db
 HOUR = timedelta(hours=1)
+
+# Newer Django deprecates EMAIL_BACKEND (for MAILERS); it still works, and these tests set it.
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.filterwarnings("ignore:The EMAIL_[A-Z_]* setting is deprecated"),
+]
 
 
 @pytest.fixture(autouse=True)
