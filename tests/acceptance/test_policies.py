@@ -115,8 +115,11 @@ def test_catch_up_all_runs_each_late_occurrence_once_oldest_first(site: Site, tm
     decided = missed[0][3]  # when the daemon decided
     done = [r for r in rows if r[0] == "succeeded"]
     assert len(missed) + len(done) == len(rows)  # nothing else: no skipped, no failed
-    # Exactly AKJOB_CATCH_UP_MAX of the occurrences due then ran ...
-    assert len([r for r in done if r[1] <= decided]) == 6
+    # Exactly AKJOB_CATCH_UP_MAX of the occurrences due then were left to run (one of them is
+    # recorded missed later when the job is that far behind again by the time it is claimed) ...
+    kept = range(first + missed[0][2] * EVERY, decided + 1, EVERY)
+    assert len(kept) == 6, (kept, rows)
+    assert {r[1] for r in done if r[1] <= decided} <= set(kept)
     # ... and every occurrence from the first on is either run or in a missed record, once:
     # none lost, none twice.
     covered = [r[1] for r in done]
