@@ -178,7 +178,8 @@ def check(now: datetime, *, failures_since: timedelta = timedelta(days=1)) -> li
 
 def runs_ended(job_ids: Iterable[int]) -> None:
     """After runs of these jobs were recorded: a job whose latest finished run failed or timed
-    out becomes failing, one whose latest finished run succeeded recovers."""
+    out, with no retry of it still to come, becomes failing; one whose latest finished run
+    succeeded recovers."""
     from akjob.models import Job, JobRun
 
     ids = sorted(set(job_ids))
@@ -194,10 +195,19 @@ def runs_ended(job_ids: Iterable[int]) -> None:
         .annotate(last_status=Subquery(latest.values("status")[:1]))
         .annotate(last_scheduled=Subquery(latest.values("scheduled")[:1]))
         .annotate(last_error=Subquery(latest.values("error")[:1]))
-        .values_list("pk", "name", "_failing_since", "last_status", "last_scheduled", "last_error")
+        .annotate(retry_at=Subquery(latest.values("retry_at")[:1]))
+        .values_list(
+            "pk",
+            "name",
+            "_failing_since",
+            "last_status",
+            "last_scheduled",
+            "last_error",
+            "retry_at",
+        )
     )
-    for pk, name, failing, status, scheduled, error in rows:
-        if status in FAILED_STATES and failing is None:
+    for pk, name, failing, status, scheduled, error, retry_at in rows:
+        if status in FAILED_STATES and failing is None and retry_at is None:
             last = (error or "").strip().splitlines()[-1:] or [""]
             detail = f"its run of {to_aware(scheduled):%Y-%m-%d %H:%M:%S} UTC {status}"
             detail += f": {last[0]}" if last[0] else ""

@@ -24,11 +24,13 @@ __all__ = ["RunInfo", "current_run", "running"]
 @dataclass(frozen=True)
 class RunInfo:
     """The run in progress: its ``JobRun`` id (None when run outside akjobd's records), its
-    job's id and its occurrence."""
+    job's id, its occurrence and its attempt (1, then 2 for the first retry: docs/guarantees.md,
+    "Retries")."""
 
     run_id: int | None
     job_id: int
     scheduled: datetime | None
+    attempt: int = 1
 
 
 _current: ContextVar[RunInfo | None] = ContextVar("akjob_current_run", default=None)

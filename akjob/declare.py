@@ -56,6 +56,12 @@ SCALARS: dict[str, Any] = {
     "business_days_only": False,
     "jitter": None,
     "catch_up": "once",
+    "overlap": "skip",
+    "max_instances": 1,
+    "retries": 0,
+    "retry_backoff": timedelta(seconds=10),
+    "retry_backoff_factor": 2.0,
+    "retry_backoff_max": timedelta(hours=1),
     "alert_after": None,
     "first_run_at": None,
 }
@@ -75,8 +81,11 @@ DURATION_FIELDS = {
     "active_time_tz_offset_timedelta",
     "jitter",
     "alert_after",
+    "retry_backoff",
+    "retry_backoff_max",
 }
-TEXT_FIELDS = {"cron", "timezone", "name", "month_positions", "holidays", "catch_up"}
+TEXT_FIELDS = {"cron", "timezone", "name", "month_positions", "holidays", "catch_up", "overlap"}
+WHOLE_NUMBERS = {"run_count_limit", "max_instances", "retries"}
 TIME_FIELDS = {"monthly_time", "weekly_time", "active_time_begin", "active_time_end"}
 DATE_FIELDS = {"active_date_begin", "active_date_end"}
 # Shorter spellings: the option, and the model field (or pair of fields) it stands for.
@@ -347,8 +356,12 @@ def _convert(name: str, value: Any, option: str) -> Any:
             return value
     except (TypeError, ValueError) as exc:
         raise _error(option, str(exc)) from exc
-    if name == "run_count_limit" and (isinstance(value, bool) or not isinstance(value, int)):
+    if name in WHOLE_NUMBERS and (isinstance(value, bool) or not isinstance(value, int)):
         raise _error(option, f"must be a whole number, not {value!r}")
+    if name == "retry_backoff_factor" and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        raise _error(option, f"must be a number, not {value!r}")
     if name in TEXT_FIELDS and not isinstance(value, str):
         raise _error(option, f"must be a string, not {value!r}")
     if name == "business_days_only" and not isinstance(value, bool):

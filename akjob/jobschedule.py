@@ -266,11 +266,56 @@ def check_durations(job: Job) -> None:
         raise ValidationError(errors)
 
 
+#: Bounds of the overlap and retry settings (docs/guarantees.md, "Overlaps" and "Retries").
+MOST_INSTANCES = 100
+MOST_RETRIES = 100
+LONGEST_RETRY_WAIT = timedelta(days=7)
+
+
+def check_policies(job: Job) -> None:
+    """``max_instances`` from 1 to :data:`MOST_INSTANCES`, ``retries`` from 0 to
+    :data:`MOST_RETRIES`, the retry waits from 1 second to :data:`LONGEST_RETRY_WAIT` (the
+    first no longer than the longest), and their factor from 1 to 100."""
+    errors: dict[str, list[str]] = {}
+    most = job.max_instances
+    if isinstance(most, int) and not 1 <= most <= MOST_INSTANCES:
+        errors["max_instances"] = [f"runs at once must be from 1 to {MOST_INSTANCES}, not {most}"]
+    retries = job.retries
+    if isinstance(retries, int) and not 0 <= retries <= MOST_RETRIES:
+        errors["retries"] = [f"retries must be from 0 to {MOST_RETRIES}, not {retries}"]
+    labels = {
+        "retry_backoff": "the first retry wait",
+        "retry_backoff_max": "the longest retry wait",
+    }
+    for field, label in labels.items():
+        value = getattr(job, field)
+        if isinstance(value, timedelta) and not timedelta(seconds=1) <= value <= LONGEST_RETRY_WAIT:
+            errors[field] = [f"{label} must be from 1 second to 7 days, not {duration(value)}"]
+    first, longest = job.retry_backoff, job.retry_backoff_max
+    if (
+        isinstance(first, timedelta)
+        and isinstance(longest, timedelta)
+        and first > longest
+        and not errors.keys() & labels.keys()
+    ):
+        errors["retry_backoff_max"] = [
+            f"the longest retry wait ({duration(longest)}) must not be shorter than the first "
+            f"({duration(first)})"
+        ]
+    factor = job.retry_backoff_factor
+    if isinstance(factor, int | float) and not 1 <= factor <= 100:  # NaN fails both
+        errors["retry_backoff_factor"] = [
+            f"the retry wait factor must be from 1 to 100, not {factor}"
+        ]
+    if errors:
+        raise ValidationError(errors)
+
+
 def check(job: Job) -> None:
     """The model-level checks of ``Job.clean()``: the durations and the schedule, every error
     at once (each part of the schedule is checked on its own before the whole)."""
     errors: dict[str, list[str]] = {}
-    for step in (check_durations, _zones, *_PARTS, build):
+    for step in (check_durations, check_policies, _zones, *_PARTS, build):
         try:
             step(job)
         except ValidationError as exc:

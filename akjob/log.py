@@ -138,6 +138,7 @@ RUN_FIELDS = {
     "akjob_occurrence": "occurrence",
     "akjob_status": "status",
     "akjob_lateness": "lateness",
+    "akjob_attempt": "attempt",
 }
 
 
@@ -182,8 +183,11 @@ def run_fields(claimed: Any, status: str | None = None) -> dict[str, Any]:
     }
     if status is not None:
         fields["akjob_status"] = str(status)
+    attempt = getattr(claimed, "attempt", 1)
+    if attempt != 1:
+        fields["akjob_attempt"] = attempt
     started = getattr(getattr(claimed, "job", None), "_last_run", None)
-    if isinstance(started, datetime) and started.tzinfo is not None:
+    if attempt == 1 and isinstance(started, datetime) and started.tzinfo is not None:
         fields["akjob_lateness"] = round((started - claimed.scheduled).total_seconds(), 3)
     return fields
 

@@ -6,11 +6,14 @@ schedules (:mod:`akjob.jobschedule`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 
 from akjob import codeobjects, daysets, jobcode
 from akjob.calendars import ExcludeDatesProperty
@@ -85,15 +88,17 @@ class Months(models.Model):
 
 class JobQuerySet(models.QuerySet):
     def due(self, now: datetime) -> JobQuerySet:
-        """Jobs whose next run time has come and that have no run in progress (served by the
-        index on ``_next_run`` and the unique index of runs in progress)."""
+        """Jobs whose next run time has come and that have no run in progress holding them
+        (every run does, except under the overlap policies ``allow`` and ``replace``); served by
+        the index on ``_next_run`` and the unique index of runs in progress."""
         return self.filter(_next_run__lte=to_db(now), job_enabled=True).exclude(
             models.Exists(JobRun.objects.filter(running_for=models.OuterRef("pk")))
         )
 
     def with_running(self) -> JobQuerySet:
         """Annotate each job with ``running_since``: the start of its run in progress, or None."""
-        runs = JobRun.objects.filter(running_for=models.OuterRef("pk"))
+        runs = JobRun.objects.filter(job=models.OuterRef("pk"), status=JobRun.Status.RUNNING)
+        runs = runs.order_by("started")
         return self.annotate(running_since=models.Subquery(runs.values("started")[:1]))
 
     def delete(self) -> tuple[int, dict[str, int]]:
@@ -128,6 +133,7 @@ SCHEDULE_FIELDS = frozenset(
         "holidays",
         "business_days_only",
         "jitter",
+        "retries",
         "_run_count",
         "_last_interval",
     }
@@ -312,6 +318,45 @@ class Job(models.Model):
         "e.g. “1 hour”. Empty: no limit.",
     )
 
+    overlap = models.CharField(
+        max_length=8,
+        choices=[
+            ("skip", "skip: an occurrence due while a run is in progress is recorded skipped"),
+            ("queue", "queue: it waits for the run to end, then runs (one waits at most)"),
+            ("allow", "allow: it runs beside the one in progress, up to the maximum below"),
+            ("replace", "replace: the run in progress is stopped and the new one starts"),
+        ],
+        default="skip",
+        help_text="what happens when an occurrence comes while the job's last run is still going",
+    )
+    max_instances = models.PositiveSmallIntegerField(
+        "runs at once",
+        default=1,
+        help_text="with overlap “allow”: the most runs of this job in progress at once; "
+        "an occurrence beyond it is recorded skipped",
+    )
+    retries = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="how many times a failed or timed-out run is tried again (0: never)",
+    )
+    retry_backoff = models.DurationField(
+        "first retry after",
+        default=timedelta(seconds=10),
+        help_text="the wait before the first retry, e.g. “30 s”; each later wait is longer by "
+        "the factor below",
+    )
+    retry_backoff_factor = models.FloatField(
+        "retry wait factor",
+        default=2.0,
+        help_text="each retry waits this many times longer than the one before (1: always the "
+        "same)",
+    )
+    retry_backoff_max = models.DurationField(
+        "longest retry wait",
+        default=timedelta(hours=1),
+        help_text="no retry waits longer than this",
+    )
+
     alert_after = models.DurationField(
         null=True,
         blank=True,
@@ -434,7 +479,19 @@ class Job(models.Model):
     def from_db(
         cls, db: str | None, field_names: Iterable[str], values: Iterable[Any], **kwargs: Any
     ) -> Job:
-        instance = super().from_db(db, field_names, values, **kwargs)
+        """A job read from the database. A whole row, with no one listening for the model's
+        init signals, is set on a new instance directly: a due wake-up loads a thousand jobs, and
+        ``Model.__init__`` would go through every field of each (see docs/benchmarks.md)."""
+        names = _attnames(cls)
+        values = list(values)
+        if len(values) != len(names) or pre_init.has_listeners(cls) or post_init.has_listeners(cls):
+            instance = super().from_db(db, field_names, values, **kwargs)
+        else:
+            instance = cls.__new__(cls)
+            instance.__dict__.update(zip(names, values, strict=True))
+            instance._state = ModelState()
+            instance._state.adding = False
+            instance._state.db = db
         instance._remember_loaded()
         return instance
 
@@ -459,7 +516,10 @@ class Job(models.Model):
     refresh_from_db.alters_data = True
 
     def _remember_loaded(self) -> None:
-        self._loaded = {f.attname: self.__dict__.get(f.attname) for f in self._meta.concrete_fields}
+        """Keep the field values as they are now: what ``save()`` compares against."""
+        loaded = self.__dict__.copy()  # far cheaper than a pass over the fields
+        loaded.pop("_loaded", None)
+        self._loaded = loaded
 
     def _changed_fields(self) -> list[str]:
         loaded = getattr(self, "_loaded", {})
@@ -494,6 +554,8 @@ class Job(models.Model):
                 self._last_interval = to_db(interval_anchor(self, now))
             nxt = next_run_for(self, at=now)
             self._next_run = to_db(nxt)
+            # A retry waiting for its time is dropped: the job starts again from its schedule.
+            JobRun.objects.filter(job_id=self.pk, retry_at__isnull=False).update(retry_at=None)
             Job.objects.filter(pk=self.pk).update(
                 _next_run=self._next_run, _last_interval=self._last_interval
             )
@@ -550,7 +612,7 @@ class Job(models.Model):
             return self.__dict__["running_since"] is not None
         if self.pk is None:
             return False
-        return JobRun.objects.filter(running_for=self.pk).exists()
+        return JobRun.objects.filter(job_id=self.pk, status=JobRun.Status.RUNNING).exists()
 
     @property
     def in_code(self) -> bool:
@@ -641,12 +703,18 @@ class JobRun(models.Model):
     # The job's id while this run is in progress, None otherwise. Unique: the database itself
     # holds a job to one run in progress (NULLs do not collide, on every supported database).
     running_for = models.PositiveBigIntegerField(null=True, blank=True, unique=True, editable=False)
+    # Retries (docs/guarantees.md, "Retries"): the attempt this record is for (1: the occurrence's
+    # first run), and, on a failed attempt, when the next one is due (None once it is claimed
+    # or dropped). Overlap "queue": how long the occurrence waited for the run before it.
+    attempt = models.PositiveSmallIntegerField(default=1)
+    retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    waited = models.DurationField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-scheduled", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["job", "scheduled"], name="akjob_one_run_per_occurrence"
+                fields=["job", "scheduled", "attempt"], name="akjob_one_run_per_attempt"
             )
         ]
         indexes = [models.Index(fields=["status", "lease_until"], name="akjob_run_status_lease")]
@@ -690,6 +758,12 @@ class Dashboard(DaemonRecord):
         proxy = True
         verbose_name = "dashboard"
         verbose_name_plural = "dashboard"
+
+
+@functools.cache
+def _attnames(model: type[models.Model]) -> tuple[str, ...]:
+    """The attribute names of a model's concrete fields, in the order rows come back."""
+    return tuple(f.attname for f in model._meta.concrete_fields)
 
 
 def interval_anchor(job: Job, now: datetime) -> datetime:

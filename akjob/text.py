@@ -143,9 +143,17 @@ def task_state(run: Any) -> str:
 
 
 def run_status(run: Any) -> str:
-    """A run's status; for a run handed to a task backend, with the task's status after it."""
+    """A run's status; for a run handed to a task backend, with the task's status after it;
+    with its attempt after the first, and the time of a retry still to come."""
     task = task_state(run)
-    return f"{run.status}, {task}" if task else run.status
+    shown = f"{run.status}, {task}" if task else str(run.status)
+    attempt = getattr(run, "attempt", 1) or 1
+    if attempt > 1:
+        shown += f" (attempt {attempt})"
+    retry_at = getattr(run, "retry_at", None)
+    if retry_at is not None:
+        shown += f", retry at {to_aware(retry_at):%Y-%m-%d %H:%M:%S} UTC"
+    return shown
 
 
 def run_duration(run: Any) -> str:

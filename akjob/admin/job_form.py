@@ -60,13 +60,27 @@ EDITABLE = (
     "exclude_dates",
     "jitter",
     "catch_up",
+    "overlap",
+    "max_instances",
+    "retries",
+    "retry_backoff",
+    "retry_backoff_factor",
+    "retry_backoff_max",
     "timeout",
     "misfire_grace",
     "alert_after",
     "deleteme",
 )
 # Durations typed in words ("15 minutes") and shown back in words.
-DURATION_FIELDS = ("run_every", "timeout", "misfire_grace", "jitter", "alert_after")
+DURATION_FIELDS = (
+    "run_every",
+    "timeout",
+    "misfire_grace",
+    "jitter",
+    "alert_after",
+    "retry_backoff",
+    "retry_backoff_max",
+)
 KEEP_HELP = "Leave empty to keep the current code object: {summary}."
 NEW_HELP = "The registered function the job calls (@akjob.job_function or AKJOB_JOB_FUNCTIONS)."
 NONE_REGISTERED = (

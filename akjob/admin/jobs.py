@@ -167,7 +167,7 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
                 "description": "Places in the month run at monthly_time. Holidays, excluded "
                 "dates and business days are limits, read in the job's time zone. Jitter moves "
                 "each run later by a fixed amount of up to its value (docs/schedule.md). Catch-up "
-                "says what happens to occurrences missed while no akjobd ran (docs/daemon.md).",
+                "says what happens to occurrences missed while no akjobd ran (docs/guarantees.md).",
             },
         ),
         (
@@ -181,6 +181,20 @@ class JobAdmin(CodeManagedJobAdminMixin, admin.ModelAdmin):
                 ),
                 "description": "An IANA zone (with daylight saving time), or fixed offsets "
                 "such as -07:00:00; the offsets must stay zero when a zone is set.",
+            },
+        ),
+        (
+            "When runs overlap or fail",
+            {
+                "fields": (
+                    ("overlap", "max_instances"),
+                    "retries",
+                    ("retry_backoff", "retry_backoff_factor", "retry_backoff_max"),
+                ),
+                "description": "Overlap: what happens when an occurrence comes while the "
+                "job's last run is still going. Retries: a failed or timed-out run is tried "
+                "again after a wait that grows by the factor, up to the longest wait; a retry "
+                "that would come after the job's next run is not made (docs/guarantees.md).",
             },
         ),
         (

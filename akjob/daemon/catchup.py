@@ -1,5 +1,5 @@
-"""What a due job's late occurrences become, by its ``catch_up`` policy (docs/daemon.md,
-"Catch-up").
+"""What a due job's late occurrences become, by its ``catch_up`` policy (docs/guarantees.md,
+"Late runs: catch-up and misfires").
 
 Pure: a schedule, the due occurrence and the time in, a :class:`Plan` out. Occurrences are
 counted with :func:`~akjob.schedule.count_between`, never walked, so a job every second that
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from akjob import schedule as engine
 
-__all__ = ["POLICIES", "Plan", "plan"]
+__all__ = ["POLICIES", "Plan", "last_before", "plan"]
 
 ONCE, NONE, ALL = "once", "none", "all"
 POLICIES = (ONCE, NONE, ALL)
@@ -117,6 +117,14 @@ def _all(
         reason = f"{missed} occurrence(s) missed: {why}"
         return Plan("miss", scheduled, first, missed, reason)
     return Plan("run", scheduled, _after_run(sched, scheduled), 1)
+
+
+def last_before(sched: engine.Schedule, first: datetime, end: datetime) -> datetime:
+    """The latest occurrence from ``first`` (an occurrence) to just before ``end``."""
+    last = end - timedelta(microseconds=1)
+    if count(sched, first, last) <= 1:
+        return first
+    return _last_ones(sched, first, last, 1)
 
 
 def _free(sched: engine.Schedule) -> engine.Schedule:

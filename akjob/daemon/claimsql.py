@@ -235,6 +235,15 @@ def _run_columns() -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...], tu
     return defaults, tuple(defaults), datetimes, texts
 
 
+@cache
+def _durations() -> tuple[Any, ...]:
+    """The duration fields of a run record (sent as the field prepares them: some databases
+    store a number of microseconds)."""
+    return tuple(
+        f for f in JobRun._meta.concrete_fields if f.get_internal_type() == "DurationField"
+    )
+
+
 @lru_cache(maxsize=16)
 def _insert_sql(vendor: str, rows: int) -> str:
     fields = [f for f in JobRun._meta.concrete_fields if not f.primary_key]
@@ -265,6 +274,10 @@ def insert_runs(records: list[Record]) -> None:
                 for name in texts:
                     if type(row[name]) is not str and row[name] is not None:
                         row[name] = str(row[name])  # a TextChoices member as plain text
+                for duration in _durations():
+                    if row[duration.attname] is not None:
+                        value = duration.get_db_prep_value(row[duration.attname], connection)
+                        row[duration.attname] = value
                 rows.append(tuple(row[name] for name in names))
             jobs = {record["job_id"] for record in chunk}
             if connection.vendor == "postgresql" and len(jobs) == len(chunk) > 1:
@@ -323,7 +336,11 @@ def insert_claims(records: list[Record]) -> None:
     for record in records:
         if record.get("id") is None:  # a database that returns no ids from bulk inserts
             record["id"] = (
-                JobRun.objects.filter(job_id=record["job_id"], scheduled=record["scheduled"])
+                JobRun.objects.filter(
+                    job_id=record["job_id"],
+                    scheduled=record["scheduled"],
+                    attempt=record.get("attempt", 1),
+                )
                 .values_list("pk", flat=True)
                 .first()
             )

@@ -11,7 +11,17 @@ count it twice.
 
 A job with a run in progress is not due. Whether one of its occurrences overlapped that run is
 decided when the run has ended, from the recorded end (see :func:`settle`): an occurrence that
-came while the run was in progress is recorded skipped, whatever the timing of the daemons.
+came while the run was in progress is recorded skipped (overlap policy ``skip``) or, with
+``queue``, the latest of them runs at once. Under ``allow`` and ``replace`` a run does not hold
+its job: the next occurrence is claimed as usual, and the claim counts the runs in progress
+(``allow``: at most ``max_instances``, else the occurrence is recorded skipped) or records them
+interrupted (``replace``: their daemons stop them). Both happen in the claim's transaction, on
+the job row the claim holds, so several daemons agree.
+
+A failed or timed-out run with retries left gets a retry: its record says when
+(``retry_at``), and the job's next run moves to that time. The claim of that time runs the same
+occurrence again, as its next attempt (a record of its own), and the job goes back to its
+schedule. A retry that would come after the job's next occurrence is not made.
 """
 
 from __future__ import annotations
@@ -35,6 +45,10 @@ from akjob.timeutil import to_aware, to_db
 log = logging.getLogger("akjob.daemon")
 
 Status = JobRun.Status
+SKIP, QUEUE, ALLOW, REPLACE = "skip", "queue", "allow", "replace"
+#: Overlap policies whose runs hold their job (``running_for``): it is not due while one runs.
+HOLDING = frozenset({SKIP, QUEUE})
+RETRIED = frozenset({Status.FAILED, Status.TIMED_OUT})
 MISSED_COUNT_CAP = 2**31 - 1  # what a run record can hold
 ERROR_TAIL = 8000
 JUST_BEFORE = timedelta(microseconds=1)
@@ -53,6 +67,11 @@ class Claimed:
     job: Job | None = field(default=None, compare=False, repr=False)
     lease_until: datetime | None = field(default=None, compare=False)
     pid: int | None = field(default=None, compare=False)
+    attempt: int = field(default=1, compare=False)
+    #: When the run may start, if not at its occurrence (a retry: its retry time).
+    not_before: datetime | None = field(default=None, compare=False)
+    #: Runs of the job this run replaces (overlap policy ``replace``), recorded interrupted.
+    replaces: tuple[int, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,9 @@ class Decision:
     missed: int
     interval_anchor: datetime | None
     reason: str = ""
+    attempt: int = 1
+    retry_of: int | None = None  # the record of the failed attempt this one retries
+    not_before: datetime | None = None  # a retry: its time (the occurrence's is past)
 
 
 # A due job this daemon means to claim, what it decided, and the run record that claims it.
@@ -158,11 +180,13 @@ def claim_batch(
     if not jobs:
         return []
     won: list[Planned] = []
+    replaced: dict[int, tuple[int, ...]] = {}  # job id: the runs its new run replaces
     with transaction.atomic(savepoint=False):
         free = {job.pk for job in jobs} if locked else store.lock_jobs([job.pk for job in jobs])
         planned: list[Planned] = []
         left = list(pids)
         decisions: dict[tuple[Any, ...], Decision] = {}
+        state = PolicyState.read([job for job in jobs if job.pk in free])
         for job in jobs:
             if job.pk not in free:
                 continue  # another daemon is at this row right now: its claim, not ours
@@ -172,7 +196,8 @@ def claim_batch(
                 continue
             at = max(now, to_aware(job._next_run))
             try:
-                decision = _decided(job, at, decisions)
+                decision = state.retry(job, at) or _decided(job, at, decisions)
+                decision = state.overlap(job, decision, at)
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the daemon
                 log.exception("job %s: its occurrence could not be decided", job.pk)
                 decision = Decision("refuse", to_aware(job._next_run), None, 1, None)
@@ -183,7 +208,10 @@ def claim_batch(
             if decision.action == "run" and not left:
                 continue  # no process for it now: it stays due
             pid = left.pop(0) if decision.action == "run" else None
-            planned.append((job, decision, _record(job, decision, at, daemon, lease, pid)))
+            record = _record(job, decision, at, daemon, lease, pid)
+            if decision.action == "run" and job.overlap == QUEUE:
+                record["waited"] = state.waited(job, decision.scheduled, at)
+            planned.append((job, decision, record))
 
         def write(batch: list[Planned]) -> Callable[[], None]:
             def go() -> None:
@@ -192,6 +220,7 @@ def claim_batch(
                 )
                 won[:] = [item for item in batch if item[0].pk in moved]
                 claimsql.insert_claims([run for _, _, run in won])
+                replaced.update(state.settle_won(won))
 
             return go
 
@@ -206,16 +235,129 @@ def claim_batch(
                 else:
                     log.warning("job %s: occurrence already taken", item[0].pk)
             won[:] = kept
-    return [_result(job, decision, run) for job, decision, run in won if run.get("id") is not None]
+    return [
+        _result(job, decision, run, replaced.get(job.pk, ()))
+        for job, decision, run in won
+        if run.get("id") is not None
+    ]
 
 
 def _move(job: Job, decision: Decision, run: claimsql.Record) -> claimsql.Move:
-    """The compare-and-set that claims the occurrence: the run's start counts a run."""
-    started = run["started"] if decision.action == "run" else None
+    """The compare-and-set that claims the occurrence: the run's start counts a run (a retry's
+    does not: the occurrence was counted at its first attempt)."""
+    counted = decision.action == "run" and decision.retry_of is None
+    started = run["started"] if counted else None
     return job.pk, job._next_run, decision.next_run, started, decision.interval_anchor
 
 
-def _result(job: Job, decision: Decision, run: claimsql.Record) -> Claimed | JobRun:
+class PolicyState:
+    """What the overlap and retry policies of a batch's jobs need from the run records, read in
+    a query or two for the whole batch (none when no job of the batch has such a policy), and
+    the decisions they make on top of the catch-up plan. Read inside the claim's transaction,
+    after the job rows are held: a run claimed or ended by another daemon is seen."""
+
+    def __init__(self, pending: dict[int, tuple[int, datetime, int, datetime]], running: dict):
+        self.pending = pending  # job id: (record id, occurrence, attempt, retry_at) of a retry
+        self.running = running  # job id: ids of its runs in progress (allow, replace)
+
+    @classmethod
+    def read(cls, jobs: list[Job]) -> PolicyState:
+        retrying = [job.pk for job in jobs if job.retries]
+        pending = {}
+        if retrying:
+            rows = JobRun.objects.filter(job_id__in=retrying, retry_at__isnull=False)
+            for pk, job_id, scheduled, attempt, at in rows.values_list(
+                "pk", "job_id", "scheduled", "attempt", "retry_at"
+            ):
+                pending[job_id] = (pk, to_aware(scheduled), attempt, to_aware(at))
+        running: dict[int, list[int]] = {}
+        loose = [job.pk for job in jobs if job.overlap not in HOLDING]
+        if loose:
+            rows = JobRun.objects.filter(job_id__in=loose, status=Status.RUNNING)
+            for pk, job_id in rows.values_list("pk", "job_id"):
+                running.setdefault(job_id, []).append(pk)
+        return cls(pending, running)
+
+    def retry(self, job: Job, at: datetime) -> Decision | None:
+        """The retry the job is due for (its next run is the time its failed attempt's record
+        gives), or None: the job is due for an occurrence."""
+        pending = self.pending.get(job.pk)
+        if pending is None or pending[3] != to_aware(job._next_run):
+            return None
+        record, scheduled, attempt, retry_at = pending
+        sched = build(job, now=at)
+        nxt = engine.next_after(sched, after=retry_at)
+        return Decision(
+            "run",
+            scheduled,
+            nxt,
+            1,
+            None,
+            attempt=attempt + 1,
+            retry_of=record,
+            not_before=retry_at,
+        )
+
+    def overlap(self, job: Job, decision: Decision, at: datetime) -> Decision:
+        """``allow``: a run beyond ``max_instances`` runs in progress is recorded skipped."""
+        if decision.action != "run" or job.overlap != ALLOW:
+            return decision
+        busy = len(self.running.get(job.pk, ()))
+        if busy < job.max_instances:
+            return decision
+        reason = (
+            f"{busy} run(s) of the job in progress, as many as its runs at once "
+            f"(max_instances {job.max_instances})"
+        )
+        if decision.retry_of is not None:
+            reason = f"retry not run: {reason}"
+            nxt = decision.next_run
+        else:
+            nxt = engine.next_after(build(job, now=at), after=at)
+        return replace(decision, action="skip", next_run=nxt, reason=reason)
+
+    def waited(self, job: Job, scheduled: datetime, at: datetime) -> timedelta | None:
+        """How long the occurrence waited for the job's run before it (policy ``queue``): from
+        its time to the end of the job's latest finished run, if that ended after it. Only a
+        late occurrence can have waited: one claimed on time costs no query."""
+        if at <= scheduled:
+            return None
+        ended = (
+            JobRun.objects.filter(job_id=job.pk, finished__isnull=False)
+            .exclude(status__in=(Status.MISSED, Status.SKIPPED))
+            .order_by("-finished")
+            .values_list("finished", flat=True)
+            .first()
+        )
+        if ended is None or to_aware(ended) <= scheduled:
+            return None
+        return to_aware(ended) - scheduled
+
+    def settle_won(self, won: list[Planned]) -> dict[int, tuple[int, ...]]:
+        """After the claims were written: retried records are no longer waiting, and the runs
+        that new runs replace (``replace``) are recorded interrupted. Returns the replaced runs
+        by job."""
+        retried = [d.retry_of for _, d, r in won if d.retry_of is not None]
+        # A retry the job no longer waits for (Run now, a new schedule moved its next run):
+        # dropped, so that nothing says it is still to come.
+        retried += [self.pending[j.pk][0] for j, d, r in won if j.pk in self.pending]
+        if retried:
+            JobRun.objects.filter(pk__in=retried).update(retry_at=None)
+        replaced = {}
+        for job, decision, run in won:
+            runs = self.running.get(job.pk)
+            if job.overlap != REPLACE or decision.action != "run" or not runs:
+                continue
+            when = f"{decision.scheduled:%Y-%m-%d %H:%M:%S} UTC"
+            reason = f"replaced by the run of the occurrence {when} (overlap: replace)"
+            store.mark_interrupted(runs, reason=reason, now=to_aware(run["started"]))
+            replaced[job.pk] = tuple(runs)
+        return replaced
+
+
+def _result(
+    job: Job, decision: Decision, run: claimsql.Record, replaces: tuple[int, ...] = ()
+) -> Claimed | JobRun:
     if decision.action != "run":
         record = _saved_record(run)
         log.info(
@@ -227,7 +369,16 @@ def _result(job: Job, decision: Decision, run: claimsql.Record) -> Claimed | Job
     timeout = job.timeout.total_seconds() if job.timeout else None
     lease_until = to_aware(run["lease_until"])
     return Claimed(
-        run["id"], job.pk, decision.scheduled, timeout, job, lease_until, run["pid"] or 0
+        run["id"],
+        job.pk,
+        decision.scheduled,
+        timeout,
+        job,
+        lease_until,
+        run["pid"] or 0,
+        attempt=decision.attempt,
+        not_before=decision.not_before,
+        replaces=replaces,
     )
 
 
@@ -249,15 +400,17 @@ def _record(
         "host": store.HOST,
         "daemon_id": daemon.pk,
     }
+    if decision.attempt != 1:
+        run["attempt"] = decision.attempt
     if decision.action == "run":
         run["status"], run["started"], run["pid"] = Status.RUNNING, to_db(at), pid or None
-        run["running_for"] = job.pk
+        run["running_for"] = job.pk if job.overlap in HOLDING else None
         run["lease_until"] = to_db(at + timedelta(seconds=lease))
         run["missed_count"] = max(decision.missed - 1, 0)
     elif decision.action == "refuse":
         run["status"], run["finished"] = Status.FAILED, to_db(at)
     else:
-        run["status"] = Status.MISSED
+        run["status"] = Status.SKIPPED if decision.action == "skip" else Status.MISSED
         run["finished"] = to_db(at)
         run["missed_count"] = decision.missed
         run["error"] = decision.reason
@@ -267,11 +420,9 @@ def _record(
 def _mirror_claim(job: Job, decision: Decision, now: datetime) -> None:
     """Make the in-memory job match the row the claim wrote, so it can be handed to the run;
     what it remembers as loaded takes the values written too (see ``Job.save``)."""
-    written = {
-        "_next_run": to_db(decision.next_run),
-        "_run_count": (job._run_count or 0) + 1,
-        "_last_run": to_db(now),
-    }
+    written = {"_next_run": to_db(decision.next_run)}
+    if decision.retry_of is None:  # a retry's occurrence was counted at its first attempt
+        written |= {"_run_count": (job._run_count or 0) + 1, "_last_run": to_db(now)}
     if decision.interval_anchor is not None:
         written["_last_interval"] = to_db(decision.interval_anchor)
     job.__dict__.update(written)
@@ -292,18 +443,82 @@ def finish_batch(
     owns, in one transaction, and settle the occurrences they overlapped. A run this daemon no
     longer owns (its lease ran out and another daemon declared it interrupted) is left alone:
     the write is fenced by owner and state. Returns the ids of the runs recorded."""
-    done, ends = [], {}
+    done, ends, failed = [], {}, []
     with transaction.atomic():
         for claimed, status, error, ended in outcomes:
             if store.finish_run(
                 claimed.run_id, daemon.pk, status=status, error=error[-ERROR_TAIL:], now=ended
             ):
                 done.append(claimed.run_id)
-                ends[claimed.job_id] = ended
+                ends[claimed.job_id] = max(ended, ends.get(claimed.job_id, ended))
+                if status in RETRIED and (claimed.job is None or claimed.job.retries):
+                    failed.append((claimed, ended))
             else:
                 log.warning("run %s was taken from this daemon; its outcome dropped", claimed)
         settle(ends)
+        plan_retries(failed)
     return done
+
+
+def retry_wait(first: timedelta, factor: float, longest: timedelta, attempt: int) -> timedelta:
+    """The wait before the retry after ``attempt`` failed: the first wait (``retry_backoff``),
+    times the factor (``retry_backoff_factor``) for each attempt after the first, never more
+    than the longest wait (``retry_backoff_max``); see docs/guarantees.md."""
+    seconds = first.total_seconds() * max(float(factor), 1.0) ** min(attempt - 1, 64)
+    return timedelta(seconds=min(seconds, longest.total_seconds()))
+
+
+def plan_retries(failed: list[tuple[Claimed, datetime]]) -> int:
+    """Give each failed run with retries left (as its job now says) a retry: its record says
+    when, and the job's next run moves to that time, unless the job's next occurrence comes
+    first (then that occurrence runs, and the record says why no retry was made). Inside the
+    transaction that recorded the outcomes. Returns how many retries were planned."""
+    if not failed:
+        return 0
+    planned = 0
+    for claimed, ended in failed:
+        for _ in range(3):  # a peer may move the row in between (allow, replace): read again
+            row = (
+                Job.objects.filter(pk=claimed.job_id)
+                .values(
+                    "_next_run",
+                    "job_enabled",
+                    "retries",
+                    "retry_backoff",
+                    "retry_backoff_factor",
+                    "retry_backoff_max",
+                )
+                .first()
+            )
+            if row is None or not row["job_enabled"] or claimed.attempt > row["retries"]:
+                break
+            wait = retry_wait(
+                row["retry_backoff"],
+                row["retry_backoff_factor"],
+                row["retry_backoff_max"],
+                claimed.attempt,
+            )
+            at = (ended + wait).replace(microsecond=0) + timedelta(seconds=1)
+            current = to_aware(row["_next_run"]) if row["_next_run"] is not None else None
+            if current is not None and current <= at:
+                note = f"no retry: the job's next run, {current:%Y-%m-%d %H:%M:%S} UTC, comes first"
+                _add_note(claimed.run_id, note)
+                break
+            if store.cas_move((claimed.job_id, row["_next_run"], at, None, None)):
+                JobRun.objects.filter(pk=claimed.run_id).update(retry_at=to_db(at))
+                planned += 1
+                log.info(
+                    "job %s: attempt %d failed; retry at %s", claimed.job_id, claimed.attempt, at
+                )
+                break
+    return planned
+
+
+def _add_note(run_id: int, note: str) -> None:
+    record = JobRun.objects.filter(pk=run_id)
+    error = record.values_list("error", flat=True).first() or ""
+    # First: an error's last line (what alerts quote) stays the run's own.
+    record.update(error=f"{note}\n{error[-(ERROR_TAIL - len(note) - 1) :]}".strip())
 
 
 def interrupt(run_ids: list[int], *, reason: str, now: datetime) -> int:
@@ -317,7 +532,9 @@ def interrupt(run_ids: list[int], *, reason: str, now: datetime) -> int:
 def settle(ends: dict[int, datetime]) -> int:
     """For jobs whose run just ended (at the time given), record the occurrences that came
     while it was in progress as one skipped record, and move the job to its first occurrence
-    at or after the end. Only jobs overdue at their run's end are touched: usually none."""
+    at or after the end; with the overlap policy ``queue``, the latest of them is not skipped
+    but stays due (it runs at once). Only jobs overdue at their run's end are touched: usually
+    none. Jobs whose runs do not hold them (``allow``, ``replace``) were claimed as usual."""
     if not ends:
         return 0
     jobs = store.jobs_overdue_at(ends)
@@ -325,7 +542,11 @@ def settle(ends: dict[int, datetime]) -> int:
     # that job is simply due, and its next run coalesces what it missed.
     free = store.lock_jobs([job.pk for job in jobs]) if jobs else set()
     # A job that catches up on every occurrence runs those too, one after the other.
-    jobs = [job for job in jobs if job.pk in free and job.catch_up != catchup.ALL]
+    jobs = [
+        job
+        for job in jobs
+        if job.pk in free and job.catch_up != catchup.ALL and job.overlap in HOLDING
+    ]
     daysets.load_saved(jobs)
     settled = 0
     for job in jobs:
@@ -334,6 +555,12 @@ def settle(ends: dict[int, datetime]) -> int:
         sched = build(job, now=end)
         count = occurrences_until(sched, scheduled, end - JUST_BEFORE)
         nxt = engine.next_after(sched, after=end - JUST_BEFORE)
+        why = "the previous run was still in progress"
+        if job.overlap == QUEUE:
+            if count <= 1:
+                continue  # the one occurrence that came waits: it is due, and runs now
+            nxt, count = catchup.last_before(sched, scheduled, end), count - 1
+            why += "; the latest occurrence waited for it instead (overlap: queue)"
         run: claimsql.Record = {
             "job_id": job.pk,
             "job_name": job.name,
@@ -341,7 +568,7 @@ def settle(ends: dict[int, datetime]) -> int:
             "status": Status.SKIPPED,
             "finished": to_db(end),
             "missed_count": count,
-            "error": "the previous run was still in progress",
+            "error": why,
             "host": store.HOST,
         }
 

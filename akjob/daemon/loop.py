@@ -188,15 +188,34 @@ class Daemon:
         claimed = [r for r in results if isinstance(r, Claimed)]
         self.hooks.claimed(len(results))
         for run in claimed:
+            self.stop_replaced(run)
             self.start(run)
         self.supervisor.release(self.clock.monotonic())
         return len(claimed)
+
+    def stop_replaced(self, claimed: Claimed) -> None:
+        """Stop this daemon's runs that the new run ``claimed`` replaces (overlap ``replace``)
+        as on a timeout, when the new run starts (it may be claimed a moment ahead); they are
+        recorded interrupted already. Another daemon's are stopped by that daemon when it next
+        renews its leases (:meth:`drop_lost_runs`)."""
+        mono = self.clock.monotonic()
+        begin = claimed.not_before or claimed.scheduled
+        stop_at = mono + max((begin - self.clock.now()).total_seconds(), 0.0)
+        for run_id in claimed.replaces:
+            run = self.children.get(run_id)
+            if run is None:
+                continue
+            logger.info("job %s run %s replaced: stopping it", run.claimed.job_id, run_id)
+            run.stop_at = stop_at
+            if stop_at <= mono:
+                self.supervisor.terminate(run, monotonic=mono, kill_after=KILL_AFTER)
 
     def start(self, claimed: Claimed) -> None:
         if run_started.has_listeners(Job):
             run_started.send(sender=Job, run=JobRun.objects.get(pk=claimed.run_id))
         # A run handed over ahead of its time: its timeout counts from its scheduled time.
-        early = max((claimed.scheduled - self.clock.now()).total_seconds(), 0.0)
+        begin = claimed.not_before or claimed.scheduled
+        early = max((begin - self.clock.now()).total_seconds(), 0.0)
         run = self.supervisor.start(
             claimed, claimed.pid or 0, monotonic=self.clock.monotonic() + early
         )
@@ -228,6 +247,10 @@ class Daemon:
         for run in self.children.values():
             if run.deadline is not None and mono >= run.deadline:
                 run.timed_out = True
+                self.supervisor.terminate(run, monotonic=mono, kill_after=KILL_AFTER)
+            elif run.terminated_at is not None or (
+                run.stop_at is not None and mono >= run.stop_at
+            ):  # replaced: SIGTERM when the new run starts, SIGKILL once KILL_AFTER is over
                 self.supervisor.terminate(run, monotonic=mono, kill_after=KILL_AFTER)
         if self.unrecorded:
             # One transaction: on a database error nothing is written and all are kept.
@@ -313,6 +336,8 @@ class Daemon:
                 wait = min(wait, run.deadline - mono)
             if run.terminated_at is not None:
                 wait = min(wait, run.terminated_at + KILL_AFTER - mono)
+            elif run.stop_at is not None:
+                wait = min(wait, run.stop_at - mono)
         if self.children and self.supervisor.polling():
             wait = min(wait, POLL_WITHOUT_PIDFD)
         return max(wait, 0.0)

@@ -72,6 +72,7 @@ def run_code(
     start_by: float | Callable[[], float | None] | None = None,
     run_id: int | None = None,
     scheduled: datetime | None = None,
+    attempt: int = 1,
 ) -> tuple[str, str]:
     """Run a job's code object in this process; return (status, error text).
 
@@ -79,7 +80,7 @@ def run_code(
     given) returned True (False: the daemon let the run go, it is not started), and, when it is
     given, no later than ``start_by`` (epoch seconds, or a function read when the run is about
     to start; past it the run is not started and is reported interrupted). The code sees its run
-    (``run_id``, ``scheduled``) through :func:`akjob.context.current_run`.
+    (``run_id``, ``scheduled``, ``attempt``) through :func:`akjob.context.current_run`.
 
     A process that the job's code forked and that comes back here (``os.fork()`` returning in
     both processes) leaves at once: only the run's own process saves and reports.
@@ -101,7 +102,7 @@ def run_code(
     status, error = Status.SUCCEEDED, ""
     me = os.getpid()
     try:
-        with running(RunInfo(run_id, job.pk, scheduled)):
+        with running(RunInfo(run_id, job.pk, scheduled, attempt)):
             code.run(ownjob=job)
     except BaseException:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are job failures too
         if os.getpid() != me:
@@ -169,14 +170,15 @@ def process_main(
         task = read_task(task_fd)
         if task is None:
             return  # the daemon let this process go unused
-        run_id, (job, at, start_by) = task
+        run_id, (job, at, start_by, attempt, begin) = task
         status, error = run_code(
             job,
-            not_before=at,
+            not_before=begin,
             go=lambda: _go_ahead(task_fd),
             start_by=lambda: max(start_by or 0.0, _lease(lease)) or None,
             run_id=run_id,
             scheduled=datetime.fromtimestamp(at, UTC),
+            attempt=attempt,
         )
         _flush_std()
         os.write(result_fd, json.dumps({"status": status, "error": error}).encode() + b"\n")

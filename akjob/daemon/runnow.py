@@ -29,8 +29,15 @@ def refusal(job: Job) -> str | None:
         )
     if job._job_code is None:
         return f"job {job.pk} has no job_code_object"
-    if job._job_running:
-        return f"job {job.pk} is running now"
+    if job.overlap in ("skip", "queue") and job._job_running:
+        return f"job {job.pk} is running now (its overlap policy is {job.overlap})"
+    if job.overlap == "allow":
+        busy = JobRun.objects.filter(job_id=job.pk, status=JobRun.Status.RUNNING).count()
+        if busy >= job.max_instances:
+            return (
+                f"job {job.pk} has {busy} run(s) in progress, as many as its runs at once "
+                f"(max_instances {job.max_instances})"
+            )
     return None
 
 

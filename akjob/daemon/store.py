@@ -12,7 +12,9 @@ Values go to the driver as the ORM would send them (datetimes through the backen
 and come back as the ORM would return them. The rest uses the ORM.
 
 "Running" is a run record: a run in progress has ``running_for`` set to its job's id, unique in
-the database, so a job has at most one run in progress whatever happens to a daemon.
+the database, so a job has at most one run in progress whatever happens to a daemon (a job whose
+overlap policy lets runs overlap, ``allow`` or ``replace``, leaves it empty: see
+:mod:`akjob.daemon.dispatcher`).
 """
 
 from __future__ import annotations
@@ -236,9 +238,11 @@ def prune_jobs(job_ids: set[int], keep: int) -> int:
 
 
 def prune(job_id: int, keep: int) -> int:
-    """Delete the job's oldest finished run records beyond ``keep`` (a run in progress stays)."""
+    """Delete the job's oldest finished run records beyond ``keep`` (a run in progress, and a
+    failed one whose retry is waiting, stay)."""
     old = list(
-        JobRun.objects.filter(job_id=job_id, running_for__isnull=True)
+        JobRun.objects.filter(job_id=job_id, retry_at__isnull=True)
+        .exclude(status=Status.RUNNING)
         .order_by("-scheduled", "-id")
         .values_list("pk", flat=True)[keep:]
     )

@@ -56,6 +56,7 @@ class Run:
     earliest: float = 0.0
     output: bytearray = field(default_factory=bytearray)
     terminated_at: float | None = None
+    stop_at: float | None = None  # replaced by a newer run: stopped then (monotonic)
     timed_out: bool = False
     exit_status: int | None = None
     ended: datetime | None = None
@@ -151,9 +152,11 @@ class Supervisor:
         job = claimed.job if claimed.job is not None else claimed.job_id
         start_by = claimed.lease_until.timestamp() if claimed.lease_until else None
         at = claimed.scheduled.timestamp()
-        task = pickle.dumps((job, at, start_by), pickle.HIGHEST_PROTOCOL)
+        begin = (claimed.not_before or claimed.scheduled).timestamp()
+        details = (at, start_by, claimed.attempt, begin)
+        task = pickle.dumps((job, *details), pickle.HIGHEST_PROTOCOL)
         if len(task) > TASK_MAX:  # a big code object: the run process loads the job
-            task = pickle.dumps((claimed.job_id, at, start_by), pickle.HIGHEST_PROTOCOL)
+            task = pickle.dumps((claimed.job_id, *details), pickle.HIGHEST_PROTOCOL)
         message = runner.encode_task(claimed.run_id, task)
         for _ in range(3):
             if proc is None or proc.run is not None:
@@ -297,6 +300,7 @@ class Supervisor:
                     "result_fd": proc.result_fd,
                     "go": proc.go,
                     "timed_out": run.timed_out,
+                    "attempt": claimed.attempt,
                 }
             )
             fds += [fd for fd in (proc.task_fd, proc.result_fd) if fd >= 0]
@@ -314,7 +318,13 @@ class Supervisor:
         adopted = []
         for item in runs:
             scheduled = datetime.fromtimestamp(item["scheduled"], UTC)
-            claimed = Claimed(item["run_id"], item["job_id"], scheduled, item["timeout"])
+            claimed = Claimed(
+                item["run_id"],
+                item["job_id"],
+                scheduled,
+                item["timeout"],
+                attempt=item.get("attempt", 1),
+            )
             pid = item["pid"]
             for fd in (item["task_fd"], item["result_fd"]):
                 if fd >= 0:
@@ -452,7 +462,9 @@ class InlineSupervisor:
 
     def start(self, claimed: Claimed, pid: int, *, monotonic: float) -> Run:
         job: Any = claimed.job if claimed.job is not None else claimed.job_id
-        status, error = runner.run_code(job, run_id=claimed.run_id, scheduled=claimed.scheduled)
+        status, error = runner.run_code(
+            job, run_id=claimed.run_id, scheduled=claimed.scheduled, attempt=claimed.attempt
+        )
         run = Run(claimed, pid=pid, deadline=None)
         run.output.extend(json.dumps({"status": status, "error": error}).encode())
         self.done.append(run)

@@ -217,3 +217,52 @@ def occurrences(path: str | Path) -> list[tuple[int, int, int, float, int]]:
         scheduled, run_id, pid, start, attempt = line.split()
         rows.append((int(scheduled), int(run_id), int(pid), float(start), int(attempt)))
     return rows
+
+
+class Span:
+    """Appends "start <scheduled> <attempt> <pid> <time>" as each run starts and "end ..." as it
+    ends, after ``sleep`` seconds or when akjobd stops it (SIGTERM; a SIGKILL leaves no end);
+    attempts before ``succeed_at`` fail after writing their end."""
+
+    def __init__(self, path: str, sleep: float = 0.0, succeed_at: int = 1) -> None:
+        self.path, self.sleep, self.succeed_at = path, sleep, succeed_at
+
+    def _write(self, what: str) -> None:
+        from akjob.context import current_run
+
+        run = current_run()
+        line = (
+            f"{what} {run.scheduled.timestamp():.0f} {run.attempt} {os.getpid()} {time.time():.6f}"
+        )
+        with open(self.path, "a") as f:
+            f.write(line + "\n")
+
+    def run(self, ownjob):
+        import signal
+
+        def stopped(signum, frame):  # akjobd stops the run: its end is now
+            self._write("end")
+            raise SystemExit(1)
+
+        signal.signal(signal.SIGTERM, stopped)
+        self._write("start")
+        time.sleep(self.sleep)
+        self._write("end")
+        if self._attempt() < self.succeed_at:
+            raise RuntimeError("this attempt fails on purpose")
+
+    @staticmethod
+    def _attempt() -> int:
+        from akjob.context import current_run
+
+        return current_run().attempt
+
+
+def spans(path: str | Path) -> list[tuple[str, int, int, int, float]]:
+    """What Span wrote: (start or end, scheduled, attempt, pid, time), in order."""
+    p = Path(path)
+    rows = []
+    for line in p.read_text().splitlines() if p.exists() else []:
+        what, scheduled, attempt, pid, at = line.split()
+        rows.append((what, int(scheduled), int(attempt), int(pid), float(at)))
+    return rows

@@ -40,6 +40,12 @@ EMPTY_FORM = {
     "exclude_dates": "",
     "jitter": "",
     "catch_up": "once",
+    "overlap": "skip",
+    "max_instances": "1",
+    "retries": "0",
+    "retry_backoff": "10 seconds",
+    "retry_backoff_factor": "2.0",
+    "retry_backoff_max": "1 hour",
     "function": "",
     "arguments": "",
     "keyword_arguments": "",
@@ -103,6 +109,10 @@ def _stored(job: Job) -> dict[str, Any]:
         data[name] = getattr(job, name)
     data["jitter"] = str(job.jitter) if job.jitter else ""
     data["catch_up"] = job.catch_up
+    data["overlap"], data["max_instances"] = job.overlap, job.max_instances
+    data["retries"], data["retry_backoff_factor"] = job.retries, job.retry_backoff_factor
+    data["retry_backoff"] = str(job.retry_backoff)
+    data["retry_backoff_max"] = str(job.retry_backoff_max)
     if job.business_days_only:
         data["business_days_only"] = "on"
     if not job.job_enabled:

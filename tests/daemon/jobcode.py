@@ -57,6 +57,17 @@ class WhoAmI:
         self.seen = current_run()
 
 
+class FailFirst(WhoAmI):
+    """Fails its first attempt; keeps what ``current_run()`` said to the one that succeeds."""
+
+    def run(self, ownjob):
+        from akjob.context import current_run
+
+        if current_run().attempt == 1:
+            raise RuntimeError("the first attempt fails")
+        super().run(ownjob)
+
+
 class Mark:
     """Leaves a file named after its run id in ``folder``, holding the pid that ran it."""
 

@@ -3,6 +3,7 @@ another daemon (the hand-moved ``clock`` fixture is in conftest.py)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from akjob.daemon import dispatcher as claims
@@ -46,10 +47,15 @@ class Holding(InlineSupervisor):
         self.held.append(run)
         return run
 
-    def end(self, run: Run, at: datetime) -> None:
-        """The run's process exits at ``at``, having succeeded."""
+    def terminate(self, run: Run, *, monotonic: float, kill_after: float) -> None:
+        """Told to stop the run: noted (``terminated_at``); the test ends it."""
+        if run.terminated_at is None:
+            run.terminated_at = monotonic
+
+    def end(self, run: Run, at: datetime, status: str = "succeeded") -> None:
+        """The run's process exits at ``at``, with ``status`` (succeeded unless told)."""
         self.held.remove(run)
-        run.output.extend(b'{"status": "succeeded", "error": ""}')
+        run.output.extend(json.dumps({"status": status, "error": ""}).encode())
         run.ended = at
         self.done.append(run)
 
