@@ -48,7 +48,7 @@ test: lint
 	$(BIN)/python -m tests.servers mysql -m "not acceptance and not browser" -q
 	$(BIN)/mkdocs build --strict --site-dir build/site
 	rm -rf dist && $(BIN)/python -m build -q && $(BIN)/twine check --strict dist/*
-	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x -- -q --ignore=tests/multidb/test_daemons.py --ignore=tests/multidb/test_outage.py -m "not fresh_install"
+	PATH="$(PYENV_BINS):$$PATH" $(BIN)/tox -e py312-django6x -- -q --ignore=tests/multidb/test_daemons.py --ignore=tests/multidb/test_outage.py -m "not fresh_install and (not acceptance or django_tasks)"
 
 bench: venv
 	$(BIN)/python bench/run.py

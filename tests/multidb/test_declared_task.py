@@ -16,7 +16,7 @@ from tests.multidb.test_tasks import (  # noqa: F401 - the database fixture
     db_backend_project,
 )
 
-pytestmark = [pytest.mark.acceptance, pytest.mark.postgres]
+pytestmark = [pytest.mark.acceptance, pytest.mark.postgres, pytest.mark.django_tasks]
 
 
 def test_a_declared_task_runs_in_the_db_worker(database: Database, tmp_path: Path) -> None:  # noqa: F811

@@ -23,7 +23,7 @@ from tests.acceptance.project import REPO, Project, wait_for
 from tests.multidb.cluster import SETTINGS, Cluster
 from tests.multidb.servers import Database, fresh_database
 
-pytestmark = [pytest.mark.acceptance, pytest.mark.postgres]
+pytestmark = [pytest.mark.acceptance, pytest.mark.postgres, pytest.mark.django_tasks]
 
 REQUIRE = os.environ.get("AKJOB_REQUIRE_SERVICES") == "1"
 EVERY = 2
