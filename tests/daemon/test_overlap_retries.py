@@ -236,6 +236,20 @@ def test_showinfo_says_when_a_retry_is_due(clock):
     assert "failed, retry at 2027-06-07 10:10:06 UTC" in showinfo(job.pk)
 
 
+def test_a_one_off_job_is_retried_though_it_has_no_next_run(clock):
+    daemon = Daemon(clock=clock, supervisor=InlineSupervisor(size=2), max_workers=2)
+    once = T0 + 10 * S
+    job = make(jobcode.Boom(), dates_list=[once], retries=1, retry_backoff=2 * S)
+    clock.set(once)
+    daemon.run_once(clock.now())
+    assert JobRun.objects.get(job=job).retry_at == once + 3 * S
+    clock.set(once + 3 * S)
+    daemon.run_once(clock.now())
+    assert records(job) == [(once, 1, Status.FAILED), (once, 2, Status.FAILED)]
+    job.refresh_from_db()
+    assert job._next_run is None and job._run_count == 1
+
+
 def test_the_code_is_told_its_attempt(clock):
     daemon, job = retrying(clock, jobcode.FailFirst(), retries=1)
     first = T0 + timedelta(minutes=10)
