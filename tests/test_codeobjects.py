@@ -1,4 +1,4 @@
-"""Job code objects: pickled, signed, verified before unpickling (SPEC S2, S7; cases 26, 27)."""
+"""Job code objects: pickled, signed, verified before unpickling (docs/security.md)."""
 
 from __future__ import annotations
 

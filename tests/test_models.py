@@ -1,4 +1,4 @@
-"""The Job model's API (SPEC S2): *_list properties, saves of changed fields, next run times."""
+"""The Job model's API (docs/api.md): *_list properties, saves of changed fields, next run times."""
 
 from __future__ import annotations
 

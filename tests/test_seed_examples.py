@@ -1,4 +1,4 @@
-"""The original README's examples, as written, give the run times SPEC S3 defines."""
+"""The original README's examples, as written, give the run times docs/schedule.md defines."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Bad input is refused with a ValidationError naming the field and the rule; nothing is written
-(SPEC S3, reliability case 8)."""
+(docs/api.md, docs/schedule.md)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from akjob.admin.common import DASH, status_badge, time_html, zone_of
 from akjob.admin.jobs import request_run
 from akjob.models import Job, JobRun
-from akjob.text import error_line, run_duration, task_state
+from akjob.text import duration, error_line, run_duration, task_state
 
 
 class JobNameFilter(admin.SimpleListFilter):
@@ -67,6 +67,9 @@ class JobRunAdmin(admin.ModelAdmin):
         "finished_at",
         "took",
         "missed_count",
+        "attempt",
+        "retry_at_time",
+        "waited_for",
         "error_text",
         "host",
         "pid",
@@ -128,6 +131,15 @@ class JobRunAdmin(admin.ModelAdmin):
     def finished_at(self, run: JobRun) -> Any:
         return time_html(run.finished, zone_of(run.job))
 
+    @admin.display(description="retry at")
+    def retry_at_time(self, run: JobRun) -> Any:
+        """When the next attempt of a failed run is due (none once it is made or dropped)."""
+        return time_html(run.retry_at, zone_of(run.job))
+
+    @admin.display(description="waited for the run before it")
+    def waited_for(self, run: JobRun) -> str:
+        return duration(run.waited) if run.waited is not None else DASH
+
     @admin.display(description="duration")
     def took(self, run: JobRun) -> str:
         return run_duration(run).replace("-", DASH)
@@ -147,6 +159,10 @@ class JobRunAdmin(admin.ModelAdmin):
         shown = status_badge(run.status)
         if task:
             shown = format_html('{} <span class="akjob-task">{}</span>', shown, task)
+        if run.attempt > 1:
+            shown = format_html("{} (attempt {})", shown, run.attempt)
+        if run.retry_at is not None:
+            shown = format_html("{}, retry at {}", shown, self.retry_at_time(run))
         line = error_line(run.error)
         if line:
             shown = format_html('{}<div class="akjob-error-line">{}</div>', shown, line)

@@ -1,4 +1,4 @@
-"""The results as Markdown: one table per measurement, and the issue's targets checked.
+"""The results as Markdown: one table per measurement, and the targets checked.
 
 Standard library only: this runs in whatever Python runs ``bench/run.py``.
 """

@@ -1,4 +1,4 @@
-"""The job actions (enable, disable, run now) and who may use them (issue 5)."""
+"""The job actions (enable, disable, run now) and who may use them (docs/admin.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The job list, add and change pages, with the test client (SPEC S2, S3; issue 5)."""
+"""The job list, add and change pages, with the test client (docs/admin.md)."""
 
 from __future__ import annotations
 

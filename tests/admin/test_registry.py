@@ -1,4 +1,4 @@
-"""The job function registry: the decorator and the AKJOB_JOB_FUNCTIONS setting (issue 5)."""
+"""The job function registry: the decorator and the AKJOB_JOB_FUNCTIONS setting (docs/admin.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run history admin (read-only) and the "Upcoming runs" page (issue 5)."""
+"""The run history admin (read-only) and the "Upcoming runs" page (docs/admin.md)."""
 
 from __future__ import annotations
 
@@ -170,3 +170,20 @@ def test_upcoming_needs_view_permission(db, client):
 
 def test_upcoming_is_open_to_viewers(viewer_client):
     assert viewer_client.get(UPCOMING).status_code == 200
+
+
+def test_run_list_shows_attempts_and_a_retry_to_come(frozen, admin_client, weekly_job):
+    common = {"job": weekly_job, "job_name": weekly_job.name, "scheduled": frozen}
+    JobRun.objects.create(
+        **common,
+        status=JobRun.Status.FAILED,
+        error=TRACEBACK,
+        retry_at=frozen + timedelta(minutes=1),
+    )
+    JobRun.objects.create(**common, attempt=2, status=JobRun.Status.RUNNING)
+    page = admin_client.get(RUNS).content.decode()
+    assert "(attempt 2)" in page
+    assert "retry at <time" in page
+    first = JobRun.objects.get(attempt=1)
+    detail = admin_client.get(reverse("admin:akjob_jobrun_change", args=[first.pk]))
+    assert "retry at" in detail.content.decode().lower()

@@ -1,4 +1,4 @@
-"""The admin never unpickles a stored code object (SPEC S7): tampered rows and raw pickle
+"""The admin never unpickles a stored code object (docs/security.md): tampered rows and raw pickle
 payloads render on every page, the payload never runs, and the signature state is shown."""
 
 from __future__ import annotations

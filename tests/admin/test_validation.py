@@ -1,5 +1,5 @@
-"""Editing re-validates (SPEC S3): errors show on their field and nothing is saved; JSON
-arguments are checked (issue 5)."""
+"""Editing re-validates (docs/admin.md, "Validation"): errors show on their field and nothing
+is saved; JSON arguments are checked."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bad input is refused with InvalidSchedule naming the model field (reliability case 8)."""
+"""Bad input is refused with InvalidSchedule naming the model field (docs/schedule.md)."""
 
 from __future__ import annotations
 
