@@ -188,7 +188,8 @@ class Daemon:
         claimed = [r for r in results if isinstance(r, Claimed)]
         self.hooks.claimed(len(results))
         for run in claimed:
-            self.stop_replaced(run)
+            if run.replaces:
+                self.stop_replaced(run)
             self.start(run)
         self.supervisor.release(self.clock.monotonic())
         return len(claimed)
