@@ -209,3 +209,33 @@ def test_code_object_state_round_trip():
     fresh = Job.objects.get(pk=job.pk)
     assert fresh.job_code_object == JobCallable("builtins.print", "hi")
     assert fresh.job_code_object is fresh.job_code_object
+
+
+def test_a_job_read_from_a_row_is_the_job_django_would_build():
+    """Jobs read whole are built from their rows directly, and the same as Model.__init__
+    builds them (which still serves rows with deferred fields and models with init signals)."""
+    from django.db.models.signals import post_init
+
+    job = Job(name="row", run_every=timedelta(minutes=5), timeout=timedelta(seconds=30))
+    job.job_code_object = JobCallable(print, "hi")
+    job.save()
+    fast = Job.objects.get(pk=job.pk)
+    seen = []
+
+    def listen(sender, instance, **kwargs):
+        seen.append(instance)
+
+    post_init.connect(listen, sender=Job)
+    try:
+        slow = Job.objects.get(pk=job.pk)
+    finally:
+        post_init.disconnect(listen, sender=Job)
+    assert seen == [slow]  # the listener made the read go through Model.__init__
+    for field in Job._meta.concrete_fields:
+        assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
+    assert (fast._state.adding, fast._state.db) == (False, "default")
+    assert fast._changed_fields() == []
+    fast.name = "renamed"
+    assert fast._changed_fields() == ["name"]
+    deferred = Job.objects.only("name").get(pk=job.pk)
+    assert deferred.get_deferred_fields() and deferred.timeout == timedelta(seconds=30)
