@@ -31,46 +31,126 @@ DAY_SETS = {
     "active_weekly_days": "active_weekly_days_list",
     "active_months": "active_months_list",
 }
-EDITABLE = (
-    "name",
-    "run_every",
-    "first_run_at",
-    "weekly_days",
-    "weekly_time",
-    "monthly_days",
-    "monthly_time",
-    "cron",
-    "job_enabled",
-    "run_count_limit",
-    "active_time_begin",
-    "active_time_end",
-    "active_weekly_days",
-    "active_monthly_days",
-    "active_months",
-    "active_date_begin",
-    "active_date_end",
-    "timezone",
-    "weekly_time_tz_offset_timedelta",
-    "monthly_time_tz_offset_timedelta",
-    "active_time_tz_offset_timedelta",
-    # calendars, places in the month, jitter
-    "month_positions",
-    "business_days_only",
-    "holidays",
-    "exclude_dates",
-    "jitter",
-    "catch_up",
-    "overlap",
-    "max_instances",
-    "retries",
-    "retry_backoff",
-    "retry_backoff_factor",
-    "retry_backoff_max",
-    "timeout",
-    "misfire_grace",
-    "alert_after",
-    "deleteme",
+# The job page: its groups of fields, in order (help in words for each group).
+FIELDSETS: tuple[tuple[str | None, dict[str, Any]], ...] = (
+    (None, {"fields": ("name",)}),
+    (
+        "When it runs (sources)",
+        {
+            "fields": (
+                "run_every",
+                "first_run_at",
+                "weekly_days",
+                "weekly_time",
+                "monthly_days",
+                "monthly_time",
+                "cron",
+            ),
+            "description": "The job runs at every time any of these gives; dates are "
+            "listed at the bottom of the page.",
+        },
+    ),
+    (
+        "Limits",
+        {
+            "fields": (
+                "job_enabled",
+                "run_count_limit",
+                ("active_time_begin", "active_time_end"),
+                "active_weekly_days",
+                "active_monthly_days",
+                "active_months",
+                ("active_date_begin", "active_date_end"),
+            ),
+            "description": "A run time must pass every limit that is set.",
+        },
+    ),
+    (
+        "Calendars, places in the month, jitter, catch-up",
+        {
+            "fields": (
+                "month_positions",
+                "business_days_only",
+                "holidays",
+                "exclude_dates",
+                "jitter",
+                "catch_up",
+            ),
+            "description": "Places in the month run at monthly_time. Holidays, excluded "
+            "dates and business days are limits, read in the job's time zone. Jitter moves "
+            "each run later by a fixed amount of up to its value (docs/schedule.md). Catch-up "
+            "says what happens to occurrences missed while no akjobd ran (docs/guarantees.md).",
+        },
+    ),
+    (
+        "Time zone",
+        {
+            "fields": (
+                "timezone",
+                "weekly_time_tz_offset_timedelta",
+                "monthly_time_tz_offset_timedelta",
+                "active_time_tz_offset_timedelta",
+            ),
+            "description": "An IANA zone (with daylight saving time), or fixed offsets "
+            "such as -07:00:00; the offsets must stay zero when a zone is set.",
+        },
+    ),
+    (
+        "When runs overlap or fail",
+        {
+            "fields": (
+                ("overlap", "max_instances"),
+                "retries",
+                ("retry_backoff", "retry_backoff_factor", "retry_backoff_max"),
+            ),
+            "description": "Overlap: what happens when an occurrence comes while the "
+            "job's last run is still going. Retries: a failed or timed-out run is tried "
+            "again after a wait that grows by the factor, up to the longest wait; a retry "
+            "that would come after the job's next run is not made (docs/guarantees.md).",
+        },
+    ),
+    (
+        "What it runs",
+        {
+            "fields": (
+                "function",
+                "arguments",
+                "keyword_arguments",
+                "code_object",
+                "timeout",
+                "misfire_grace",
+                "alert_after",
+                "deleteme",
+            ),
+        },
+    ),
+    (
+        "Housekeeping (written by akjob)",
+        {
+            "fields": (
+                ("run_count", "running_now"),
+                ("last_run_at", "next_run_at"),
+                "interval_anchor",
+            ),
+            "classes": ("collapse",),
+        },
+    ),
 )
+
+
+def _editable(fieldsets: Any) -> tuple[str, ...]:
+    """The model fields among the fieldsets' names (the others are the form's own fields and
+    read-only displays), in the order the page shows them."""
+    names = [n for _, opts in fieldsets for item in opts["fields"] for n in _names(item)]
+    model = {f.name for f in Job._meta.get_fields() if getattr(f, "editable", False)}
+    return tuple(n for n in names if n in model)
+
+
+def _names(item: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (item,) if isinstance(item, str) else tuple(item)
+
+
+EDITABLE = _editable(FIELDSETS)
 # Durations typed in words ("15 minutes") and shown back in words.
 DURATION_FIELDS = (
     "run_every",
