@@ -58,6 +58,28 @@ def format_dates(values: list[date]) -> str:
     return ", ".join(day.isoformat() for day in sorted(set(values)))
 
 
+def dates_text(values: Any, *, what: str, text: bool = True) -> str:
+    """A list of dates (``datetime.date``, or with ``text`` also ``"YYYY-MM-DD"``) as
+    ``exclude_dates`` stores them. ValueError, in words, for anything else: ``what`` names the
+    value refused."""
+    if values is None:
+        values = []
+    if isinstance(values, str | bytes | date) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{what} takes a list of dates, not {values!r}")
+    days = []
+    for value in values:
+        day = value
+        if isinstance(value, str) and text:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a date; write YYYY-MM-DD") from None
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise ValueError(f"{value!r} is not a date")
+        days.append(day)
+    return format_dates(days)
+
+
 class ExcludeDatesProperty(property):
     """``Job.exclude_dates_list``: ``exclude_dates`` as a sorted list of dates (an unreadable
     value reads as none; saving refuses it). Assigning a list of dates writes the field."""
@@ -71,17 +93,10 @@ class ExcludeDatesProperty(property):
             return []
 
     def __set__(self, instance: Any, values: Any) -> None:
-        if values is None:
-            values = []
-        if isinstance(values, str | bytes | date) or not hasattr(values, "__iter__"):
-            raise ValidationError(
-                {"exclude_dates": [f"exclude_dates_list takes a list of dates, not {values!r}"]}
-            )
-        values = list(values)
-        for value in values:
-            if isinstance(value, datetime) or not isinstance(value, date):
-                raise ValidationError({"exclude_dates": [f"{value!r} is not a date"]})
-        instance.exclude_dates = format_dates(values)
+        try:
+            instance.exclude_dates = dates_text(values, what="exclude_dates_list", text=False)
+        except ValueError as exc:
+            raise ValidationError({"exclude_dates": [str(exc)]}) from None
 
 
 def parse_positions(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int]]]:

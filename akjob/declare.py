@@ -373,20 +373,12 @@ def _convert(name: str, value: Any, option: str) -> Any:
 
 def _exclude_dates(values: Any, option: str) -> str:
     """A list of dates (or of "YYYY-MM-DD"), as the field stores them."""
-    from akjob.calendars import format_dates
+    from akjob.calendars import dates_text
 
-    if isinstance(values, date) or not hasattr(values, "__iter__"):
-        raise _error(option, f"must be a list of dates, not {values!r}")
-    days = []
-    for value in values:
-        try:
-            day = date.fromisoformat(value) if isinstance(value, str) else value
-        except ValueError as exc:
-            raise _error(option, str(exc)) from exc
-        if isinstance(day, datetime) or not isinstance(day, date):
-            raise _error(option, f"{value!r} is not a date")
-        days.append(day)
-    return format_dates(days)
+    try:
+        return dates_text(values, what=option)
+    except ValueError as exc:
+        raise _error(option, str(exc)) from None
 
 
 def _time(value: Any) -> time:

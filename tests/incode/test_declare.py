@@ -142,7 +142,7 @@ def test_a_decorated_function_joins_the_job_function_registry() -> None:
         ({"cron": "0 3 * * *", "enabled": "yes"}, "enabled", "True or False"),
         ({"cron": "0 3 * * *", "catch_up": "sometimes"}, "catch_up", "not a valid choice"),
         ({"cron": "0 3 * * *", "jitter": "2d"}, "jitter", "1 day"),
-        ({"cron": "0 3 * * *", "exclude_dates": ["2027-02-30"]}, "exclude_dates", "day"),
+        ({"cron": "0 3 * * *", "exclude_dates": ["2027-02-30"]}, "exclude_dates", "not a date"),
         ({"cron": "0 3 * * *", "exclude_dates": "tomorrow"}, "exclude_dates", ""),
         ({"cron": "0 3 * * *", "business_days_only": "yes"}, "business_days_only", "True"),
         ({"month_positions": "L"}, "monthly_time", ""),
