@@ -73,6 +73,11 @@ class Claimed:
     #: Runs of the job this run replaces (overlap policy ``replace``), recorded interrupted.
     replaces: tuple[int, ...] = field(default=(), compare=False)
 
+    @property
+    def begins(self) -> datetime:
+        """When the run may start: its occurrence, or for a retry its retry time."""
+        return self.not_before or self.scheduled
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -337,12 +342,12 @@ class PolicyState:
         """After the claims were written: retried records are no longer waiting, and the runs
         that new runs replace (``replace``) are recorded interrupted. Returns the replaced runs
         by job."""
-        retried = [d.retry_of for _, d, r in won if d.retry_of is not None]
-        # A retry the job no longer waits for (Run now, a new schedule moved its next run):
-        # dropped, so that nothing says it is still to come.
-        retried += [self.pending[j.pk][0] for j, d, r in won if j.pk in self.pending]
-        if retried:
-            JobRun.objects.filter(pk__in=retried).update(retry_at=None)
+        # Every waiting retry of a job claimed now is over: made (the claim is that retry), or
+        # dropped (Run now or a new schedule moved the job's next run) so that nothing says it
+        # is still to come.
+        over = [self.pending[job.pk][0] for job, _, _ in won if job.pk in self.pending]
+        if over:
+            JobRun.objects.filter(pk__in=over).update(retry_at=None)
         replaced = {}
         for job, decision, run in won:
             runs = self.running.get(job.pk)

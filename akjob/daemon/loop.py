@@ -200,8 +200,7 @@ class Daemon:
         recorded interrupted already. Another daemon's are stopped by that daemon when it next
         renews its leases (:meth:`drop_lost_runs`)."""
         mono = self.clock.monotonic()
-        begin = claimed.not_before or claimed.scheduled
-        stop_at = mono + max((begin - self.clock.now()).total_seconds(), 0.0)
+        stop_at = mono + max((claimed.begins - self.clock.now()).total_seconds(), 0.0)
         for run_id in claimed.replaces:
             run = self.children.get(run_id)
             if run is None:
@@ -214,9 +213,8 @@ class Daemon:
     def start(self, claimed: Claimed) -> None:
         if run_started.has_listeners(Job):
             run_started.send(sender=Job, run=JobRun.objects.get(pk=claimed.run_id))
-        # A run handed over ahead of its time: its timeout counts from its scheduled time.
-        begin = claimed.not_before or claimed.scheduled
-        early = max((begin - self.clock.now()).total_seconds(), 0.0)
+        # A run handed over ahead of its time: its timeout counts from the time it may start.
+        early = max((claimed.begins - self.clock.now()).total_seconds(), 0.0)
         run = self.supervisor.start(
             claimed, claimed.pid or 0, monotonic=self.clock.monotonic() + early
         )

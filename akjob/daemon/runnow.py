@@ -11,6 +11,7 @@ from __future__ import annotations
 from akjob.conf import akjob_settings
 from akjob.daemon import store
 from akjob.daemon.clock import Clock, SystemClock
+from akjob.daemon.dispatcher import ALLOW, HOLDING
 from akjob.exceptions import AkjobError, JobNotFound
 from akjob.models import Job, JobRun
 from akjob.timeutil import to_db
@@ -29,9 +30,9 @@ def refusal(job: Job) -> str | None:
         )
     if job._job_code is None:
         return f"job {job.pk} has no job_code_object"
-    if job.overlap in ("skip", "queue") and job._job_running:
+    if job.overlap in HOLDING and job._job_running:
         return f"job {job.pk} is running now (its overlap policy is {job.overlap})"
-    if job.overlap == "allow":
+    if job.overlap == ALLOW:
         busy = JobRun.objects.filter(job_id=job.pk, status=JobRun.Status.RUNNING).count()
         if busy >= job.max_instances:
             return (

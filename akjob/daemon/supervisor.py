@@ -152,8 +152,7 @@ class Supervisor:
         job = claimed.job if claimed.job is not None else claimed.job_id
         start_by = claimed.lease_until.timestamp() if claimed.lease_until else None
         at = claimed.scheduled.timestamp()
-        begin = (claimed.not_before or claimed.scheduled).timestamp()
-        details = (at, start_by, claimed.attempt, begin)
+        details = (at, start_by, claimed.attempt, claimed.begins.timestamp())
         task = pickle.dumps((job, *details), pickle.HIGHEST_PROTOCOL)
         if len(task) > TASK_MAX:  # a big code object: the run process loads the job
             task = pickle.dumps((claimed.job_id, *details), pickle.HIGHEST_PROTOCOL)
