@@ -222,10 +222,12 @@ def occurrences(path: str | Path) -> list[tuple[int, int, int, float, int]]:
 class Span:
     """Appends "start <scheduled> <attempt> <pid> <time>" as each run starts and "end ..." as it
     ends, after ``sleep`` seconds or when akjobd stops it (SIGTERM; a SIGKILL leaves no end);
-    attempts before ``succeed_at`` fail after writing their end."""
+    attempts before ``succeed_at`` fail after writing their end (with ``hard``, by ``os._exit``)."""
 
-    def __init__(self, path: str, sleep: float = 0.0, succeed_at: int = 1) -> None:
-        self.path, self.sleep, self.succeed_at = path, sleep, succeed_at
+    def __init__(
+        self, path: str, sleep: float = 0.0, succeed_at: int = 1, hard: bool = False
+    ) -> None:
+        self.path, self.sleep, self.succeed_at, self.hard = path, sleep, succeed_at, hard
 
     def _write(self, what: str) -> None:
         from akjob.context import current_run
@@ -249,6 +251,8 @@ class Span:
         time.sleep(self.sleep)
         self._write("end")
         if self._attempt() < self.succeed_at:
+            if self.hard:  # the process leaves at once: no outcome is reported
+                os._exit(1)
             raise RuntimeError("this attempt fails on purpose")
 
     @staticmethod

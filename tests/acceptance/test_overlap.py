@@ -128,12 +128,14 @@ def test_replace_stops_the_run_in_progress_and_starts_the_new_one(site: Site, tm
     assert len(ran) == len(set(ran))
 
 
-def test_a_failed_occurrence_is_retried_each_attempt_once(site: Site, tmp_path: Path):
+@pytest.mark.parametrize("hard", [False, True], ids=["raises", "exits-hard"])
+def test_a_failed_occurrence_is_retried_each_attempt_once(site: Site, tmp_path: Path, hard: bool):
     path = tmp_path / "spans"
     out = site.make(
         f"""
 first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=4)
-make('retried', jobs.Span({str(path)!r}, succeed_at=3), run_every=timedelta(minutes=10),
+make('retried', jobs.Span({str(path)!r}, succeed_at=3, hard={hard}),
+     run_every=timedelta(minutes=10),
      first_run_at=first, retries=3, retry_backoff=timedelta(seconds=1), retry_backoff_factor=1)
 print("first", int(first.timestamp()))
 """
