@@ -482,16 +482,33 @@ class Job(models.Model):
         """A job read from the database. A whole row, with no one listening for the model's
         init signals, is set on a new instance directly: a due wake-up loads a thousand jobs, and
         ``Model.__init__`` would go through every field of each (see docs/benchmarks.md)."""
-        names = _attnames(cls)
         values = list(values)
-        if len(values) != len(names) or pre_init.has_listeners(cls) or post_init.has_listeners(cls):
+        if len(values) != len(_attnames(cls)) or not cls._built_directly():
             instance = super().from_db(db, field_names, values, **kwargs)
-        else:
-            instance = cls.__new__(cls)
-            instance.__dict__.update(zip(names, values, strict=True))
-            instance._state = ModelState()
-            instance._state.adding = False
-            instance._state.db = db
+            instance._remember_loaded()
+            return instance
+        return cls._from_row(db, values)
+
+    @classmethod
+    def from_rows(cls, db: str | None, rows: Iterable[list[Any]]) -> list[Job]:
+        """Jobs from whole rows (every concrete field, in the model's order), as :meth:`from_db`
+        builds them, asking once for the whole list whether anyone listens for init signals."""
+        if not cls._built_directly():
+            names = _attnames(cls)
+            return [cls.from_db(db, names, row) for row in rows]
+        return [cls._from_row(db, row) for row in rows]
+
+    @classmethod
+    def _built_directly(cls) -> bool:
+        return not (pre_init.has_listeners(cls) or post_init.has_listeners(cls))
+
+    @classmethod
+    def _from_row(cls, db: str | None, values: list[Any]) -> Job:
+        instance = cls.__new__(cls)
+        instance.__dict__.update(zip(_attnames(cls), values, strict=True))
+        state = instance._state = ModelState()
+        state.adding = False
+        state.db = db
         instance._remember_loaded()
         return instance
 

@@ -175,7 +175,7 @@ class Daemon:
         with transaction.atomic() if locking else nullcontext():
             if locking:
                 due = due.select_for_update(skip_locked=True)
-            batch = list(due[:room])
+            batch = store.read_jobs(due[:room])
             daysets.load_saved(batch)
             results = dispatcher.claim_batch(
                 batch,
