@@ -509,12 +509,7 @@ def plan_retries(failed: list[tuple[Claimed, datetime]]) -> int:
                 note = f"no retry: the job's next run, {current:%Y-%m-%d %H:%M:%S} UTC, comes first"
                 _add_note(claimed.run_id, note)
                 break
-            if current is None:  # no next run (a one-off job): none to compare and set
-                rows = Job.objects.filter(pk=claimed.job_id, _next_run__isnull=True)
-                moved = rows.update(_next_run=to_db(at)) == 1
-            else:
-                moved = store.cas_move((claimed.job_id, row["_next_run"], at, None, None))
-            if moved:
+            if store.cas_move((claimed.job_id, row["_next_run"], at, None, None)):
                 JobRun.objects.filter(pk=claimed.run_id).update(retry_at=to_db(at))
                 planned += 1
                 log.info(

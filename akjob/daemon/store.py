@@ -70,7 +70,9 @@ def _statements(vendor: str) -> dict[str, str]:
     nxt, started = _q(Job, "_next_run"), _q(JobRun, "started")
     count, last, anchor = _q(Job, "_run_count"), _q(Job, "_last_run"), _q(Job, "_last_interval")
     jid = _q(Job, "id")
-    guard = f"WHERE {jid} = %s AND {nxt} = %s"
+    # NULL-safe: a job with no next run (a one-off job after its run) is moved from NULL too.
+    same = {"postgresql": "IS NOT DISTINCT FROM", "mysql": "<=>", "sqlite": "IS"}.get(vendor, "=")
+    guard = f"WHERE {jid} = %s AND {nxt} {same} %s"
     in_progress = f"SELECT 1 FROM {run} WHERE {_q(JobRun, 'running_for')} = {job}.{jid}"
     return {
         "claim": (
@@ -112,11 +114,12 @@ def cas_job(
 
 
 def cas_move(
-    move: tuple[int, datetime, datetime | None, datetime | None, datetime | None],
+    move: tuple[int, datetime | None, datetime | None, datetime | None, datetime | None],
     adapted: dict[datetime, object] | None = None,
 ) -> bool:
     """:func:`cas_job` for one move of :func:`akjob.daemon.claimsql.cas_jobs`: (job id, the
-    occurrence it was loaded at, its next run, the run's start or None, the anchor or None)."""
+    occurrence it was loaded at, its next run, the run's start or None, the anchor or None).
+    The occurrence may be None: the row must then have no next run (compared NULL-safe)."""
     job_id, occurrence, next_run, started, anchor = move
     values = [db_datetime(next_run, adapted)]
     if started is not None:

@@ -122,6 +122,20 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut():
     assert not JobRun.objects.exists()
 
 
+def test_the_compare_and_set_of_one_job_compares_no_next_run_too():
+    """A job with no next run (a one-off job after its run) is moved from NULL, and only a row
+    that has none; a row that has one is not moved by a guard of NULL, nor the other way."""
+    empty, timed = many_jobs(2)
+    Job.objects.filter(pk=empty.pk).update(_next_run=None)
+    later = T0 + 3 * TEN
+    assert not store.cas_move((timed.pk, None, later, None, None))  # it has a next run
+    assert not store.cas_move((empty.pk, T0 + TEN, later, None, None))  # it has none
+    assert store.cas_move((empty.pk, None, later, None, None))
+    assert not store.cas_move((empty.pk, None, later + TEN, None, None))  # moved already
+    rows = dict(Job.objects.values_list("pk", "_next_run"))
+    assert rows == {empty.pk: later, timed.pk: T0 + TEN}
+
+
 def daemons(count: int) -> list[DaemonRecord]:
     return [
         DaemonRecord.objects.create(host=f"host {i}", pid=i + 1, started=T0, heartbeat=T0)
