@@ -176,7 +176,7 @@ def _runs_table(runs: Iterable[Any], zone: tzinfo, *, indent: str = "") -> str:
             when(r.scheduled, zone),
             when(r.started, zone),
             when(r.finished, zone),
-            run_status(r),
+            run_status(r, zone),
             error_line(r.error),
         )
         for r in runs

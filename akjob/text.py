@@ -142,9 +142,10 @@ def task_state(run: Any) -> str:
     return f"task {(run.task_status or 'unknown').lower()}"
 
 
-def run_status(run: Any) -> str:
+def run_status(run: Any, zone: tzinfo = UTC) -> str:
     """A run's status; for a run handed to a task backend, with the task's status after it;
-    with its attempt after the first, and the time of a retry still to come."""
+    with its attempt after the first, and the time of a retry still to come (in ``zone``, as
+    the run's other times are shown)."""
     task = task_state(run)
     shown = f"{run.status}, {task}" if task else str(run.status)
     attempt = getattr(run, "attempt", 1) or 1
@@ -152,7 +153,7 @@ def run_status(run: Any) -> str:
         shown += f" (attempt {attempt})"
     retry_at = getattr(run, "retry_at", None)
     if retry_at is not None:
-        shown += f", retry at {to_aware(retry_at):%Y-%m-%d %H:%M:%S} UTC"
+        shown += f", retry at {when(retry_at, zone)}"
     return shown
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from akjob.daemon.loop import Daemon
 from akjob.daemon.runnow import refusal
 from akjob.daemon.supervisor import InlineSupervisor
 from akjob.models import DaemonRecord, Job, JobRun
+from akjob.timeutil import to_aware
 from tests.daemon import jobcode
 from tests.daemon.steps import T0, Holding, make
 
@@ -234,6 +236,15 @@ def test_showinfo_says_when_a_retry_is_due(clock):
     clock.set(first)
     daemon.run_once(clock.now())
     assert "failed, retry at 2027-06-07 10:10:06 UTC" in showinfo(job.pk)
+
+
+def test_showinfo_says_the_retry_time_in_the_job_s_zone_as_its_other_times(clock):
+    daemon, job = retrying(clock, timezone="Europe/Berlin")
+    clock.set(to_aware(job._next_run))
+    daemon.run_once(clock.now())
+    (run,) = JobRun.objects.filter(job=job)
+    local = run.retry_at.astimezone(ZoneInfo("Europe/Berlin")).isoformat(sep=" ")
+    assert f"failed, retry at {local} Europe/Berlin" in showinfo(job.pk)
 
 
 def test_a_one_off_job_is_retried_though_it_has_no_next_run(clock):
