@@ -83,6 +83,13 @@ def plan(
     scheduled = scheduled.replace(microsecond=0)
     if policy == ALL:
         return _all(sched, scheduled, now, grace, cap)
+    on_time = grace is None or now - scheduled <= grace
+    if on_time and sched.remaining is None:
+        # The usual case, a job due once: one question answers both how many occurrences are
+        # due and the next run (the first after the due one, when it is still to come).
+        after = engine.next_after(sched, after=scheduled)
+        if after is None or after > now:
+            return Plan("run", scheduled, after, 1)
     due = since(sched, scheduled, now)
     if grace is not None and now - scheduled > grace:
         late = (now - scheduled).total_seconds()

@@ -66,7 +66,7 @@ def cas_jobs(moves: list[Move], *, how: str | None = None) -> set[int]:
     other than this database's own (the tests try each where it works)."""
     if not moves:
         return set()
-    adapted: dict[datetime, object] = {}
+    adapted = store.Adapted()
     how = how or strategy()
     with connection.cursor() as cursor:
         if how == EXECUTEMANY:
@@ -90,7 +90,7 @@ class _NotEveryRow(Exception):
     """Fewer rows moved than asked: which ones is not known, so the batch is undone."""
 
 
-def _move_many(cursor: Any, moves: list[Move], adapted: dict[datetime, object]) -> set[int]:
+def _move_many(cursor: Any, moves: list[Move], adapted: store.Adapted) -> set[int]:
     """One guarded UPDATE per job, prepared once and sent as one batch (``executemany``). Each
     moves at most its own row, so when the rows moved add up to the jobs, every job was moved;
     otherwise the batch is undone (a savepoint) and each job is tried alone."""
@@ -117,7 +117,7 @@ def _many_sql(vendor: str) -> str:
     )
 
 
-def _claim_row(move: Move, adapted: dict[datetime, object]) -> tuple[object, ...]:
+def _claim_row(move: Move, adapted: store.Adapted) -> tuple[object, ...]:
     job_id, occurrence, next_run, started, anchor = move
     dt = store.db_datetime
     runs = 0 if started is None else 1
@@ -183,14 +183,14 @@ def _returning_sql(vendor: str, rows: int, shared: tuple[bool, ...]) -> str:
     )
 
 
-def _lock_and_move(cursor: Any, chunk: list[Move], adapted: dict[datetime, object]) -> set[int]:
+def _lock_and_move(cursor: Any, chunk: list[Move], adapted: store.Adapted) -> set[int]:
     """Lock the rows of ``chunk`` still at their occurrence, then move those (MySQL, MariaDB),
     in one transaction (a savepoint of the caller's): the locks hold until the move."""
     with transaction.atomic():
         return _locked_move(cursor, chunk, adapted)
 
 
-def _locked_move(cursor: Any, chunk: list[Move], adapted: dict[datetime, object]) -> set[int]:
+def _locked_move(cursor: Any, chunk: list[Move], adapted: store.Adapted) -> set[int]:
     job, jid, nxt, count, last, anchor = _columns()
     guard = " OR ".join([f"({jid} = %s AND {nxt} = %s)"] * len(chunk))
     params = [v for move in chunk for v in (move[0], store.db_datetime(move[1], adapted))]
@@ -262,7 +262,7 @@ def insert_runs(records: list[Record]) -> None:
     look up). A duplicate occurrence raises IntegrityError, as ``bulk_create`` would."""
     defaults, names, datetimes, texts = _run_columns()
     returning = connection.features.can_return_rows_from_bulk_insert
-    adapted: dict[datetime, object] = {}
+    adapted = store.Adapted()
     with connection.cursor() as cursor:
         for chunk in chunks(records, per_item=len(names)):
             rows = []

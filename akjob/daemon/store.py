@@ -26,7 +26,7 @@ from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.models.sql.constants import MULTI
 from django.utils import timezone as dj_timezone
 
@@ -45,21 +45,48 @@ def column(model: type, name: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
-def db_datetime(value: datetime | None, adapted: dict[datetime, object] | None = None) -> object:
+def db_datetime(value: datetime | None, adapted: Adapted | None = None) -> object:
     """A datetime as the database driver takes it for a DateTimeField. ``adapted``: the values
     adapted so far by a batch of statements, which shares a few distinct times: each is adapted
     once."""
     if value is None:
         return None
-    if adapted is not None and (known := adapted.get(value)) is not None:
-        return known
-    result = value
-    if not settings.USE_TZ and dj_timezone.is_aware(result):
-        result = to_db(result)
-    result = connection.ops.adapt_datetimefield_value(result)
     if adapted is not None:
-        adapted[value] = result
-    return result
+        return adapted[value]
+    return _adapter()(value)
+
+
+class Adapted(dict):
+    """The datetimes a batch of statements sends, adapted for the database once each, by the
+    ways of the connection looked up once for the batch (a due wake-up sends thousands)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.adapt = _adapter()
+
+    def __missing__(self, value: datetime) -> object:
+        result = self[value] = self.adapt(value)
+        return result
+
+
+def _adapter() -> Any:
+    """How the current connection takes a datetime for a DateTimeField, as the ORM sends it."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    adapt = conn.ops.adapt_datetimefield_value
+    if not settings.USE_TZ:
+        return lambda value: adapt(to_db(value) if dj_timezone.is_aware(value) else value)
+    if conn.vendor != "sqlite":
+        return adapt
+    zone = conn.timezone
+
+    def wall_clock(value: datetime) -> object:
+        # SQLite's adapter for an aware datetime, without its checks: the text of its wall
+        # clock in the connection's zone.
+        if value.tzinfo is None:
+            return adapt(value)
+        return str(value.astimezone(zone).replace(tzinfo=None))
+
+    return wall_clock
 
 
 @cache
@@ -115,7 +142,7 @@ def cas_job(
 
 def cas_move(
     move: tuple[int, datetime | None, datetime | None, datetime | None, datetime | None],
-    adapted: dict[datetime, object] | None = None,
+    adapted: Adapted | None = None,
 ) -> bool:
     """:func:`cas_job` for one move of :func:`akjob.daemon.claimsql.cas_jobs`: (job id, the
     occurrence it was loaded at, its next run, the run's start or None, the anchor or None).

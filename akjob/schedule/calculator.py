@@ -63,7 +63,21 @@ def _compile_cached(schedule: Schedule) -> Compiled | None:
 
 
 def compile_limits(limits: Limits) -> tuple[Allowed | None, bool]:
-    """The limits ready to search (None: they limit nothing), and whether any day passes them."""
+    """The limits ready to search (None: they limit nothing), and whether any day passes them.
+    Compiled once for equal limits: jobs with schedules of their own (each interval its own
+    anchor) mostly share their limits, often none at all."""
+    try:
+        return _compile_limits_cached(limits)
+    except TypeError:  # a tzinfo that cannot be hashed
+        return _compile_limits(limits)
+
+
+@lru_cache(maxsize=512)
+def _compile_limits_cached(limits: Limits) -> tuple[Allowed | None, bool]:
+    return _compile_limits(limits)
+
+
+def _compile_limits(limits: Limits) -> tuple[Allowed | None, bool]:
     allowed = Allowed(limits)
     if allowed.is_open:
         return None, True

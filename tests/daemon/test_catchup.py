@@ -4,12 +4,16 @@ by hand. Real akjobd processes: tests/acceptance/test_policies.py."""
 from __future__ import annotations
 
 import time as wall
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from akjob import schedule as engine
-from akjob.daemon.catchup import plan
+from akjob.daemon.catchup import plan, since
 from akjob.daemon.loop import Daemon
 from akjob.daemon.supervisor import InlineSupervisor
 from akjob.models import Job, JobRun
@@ -188,3 +192,59 @@ def test_catch_up_once_coalesces_as_before(daemon, clock):
     assert runs_of(job) == [(at(10), Status.SUCCEEDED, 4)]
     job.refresh_from_db()
     assert job._next_run == at(60)
+
+
+# -- the plan against its definition ------------------------------------------------------------
+
+SHAPES = [
+    engine.Schedule((engine.IntervalSource(T0 + timedelta(seconds=3), timedelta(seconds=7)),)),
+    engine.Schedule((engine.CronSource("*/10 7-18 * * 1-5", ZoneInfo("Europe/Berlin")),)),
+    engine.Schedule((engine.CronSource("42 * * * *", ZoneInfo("Australia/Lord_Howe")),)),
+    engine.Schedule(
+        (engine.IntervalSource(T0, timedelta(minutes=15)),),
+        engine.Limits(tz=ZoneInfo("America/Denver"), window=(time(8), time(16))),
+    ),
+    engine.Schedule(
+        (engine.IntervalSource(T0, timedelta(seconds=30)),),
+        jitter=timedelta(seconds=20),
+        seed="7",
+    ),
+    engine.Schedule((engine.DatesSource((T0 + timedelta(hours=1), T0 + timedelta(days=2))),)),
+]
+
+
+def defined_plan(
+    sched: engine.Schedule, policy: str, scheduled: datetime, now: datetime, grace
+) -> tuple:
+    """What docs/guarantees.md says a ``once`` or ``none`` job does, worked out step by step:
+    count the occurrences from the due one to now, then decide."""
+    due = since(sched, scheduled, now)
+    if grace is not None and now - scheduled > grace:
+        return "miss", engine.next_after(sched, after=now), due
+    if policy == "none" and due > 1:
+        return "miss", engine.next_after(sched, after=now), due
+    return "run", engine.next_after(sched, after=now), due
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@given(
+    shape=st.sampled_from(SHAPES),
+    start=st.integers(0, 400 * 86400),
+    late=st.integers(0, 3 * 86400),
+    micro=st.integers(0, 999999),
+    grace=st.none() | st.integers(1, 86400),
+    policy=st.sampled_from(["once", "none"]),
+)
+def test_the_plan_of_a_due_job_is_the_one_its_definition_gives(
+    shape, start, late, micro, grace, policy
+) -> None:
+    """A job due once is decided with one question to the schedule; the answer must be the one
+    counting every occurrence gives, for every shape, lateness and grace."""
+    scheduled = engine.next_at_or_after(shape, at=T0 + timedelta(seconds=start))
+    assume(scheduled is not None)
+    now = scheduled + timedelta(seconds=late, microseconds=micro)
+    grace = None if grace is None else timedelta(seconds=grace)
+    got = plan(shape, policy=policy, scheduled=scheduled, now=now, grace=grace, cap=100)
+    assert (got.action, got.next_run, got.missed) == defined_plan(
+        shape, policy, scheduled, now, grace
+    )

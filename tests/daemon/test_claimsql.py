@@ -136,6 +136,32 @@ def test_the_compare_and_set_of_one_job_compares_no_next_run_too():
     assert rows == {empty.pk: later, timed.pk: T0 + TEN}
 
 
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_datetimes_go_to_the_driver_as_the_orm_sends_them(use_tz, settings):
+    """A batch adapts each datetime once, by the connection's ways looked up once: the values
+    sent are the ORM's own, in any zone, to the microsecond."""
+    from datetime import UTC, datetime
+    from datetime import timezone as fixed
+    from zoneinfo import ZoneInfo
+
+    settings.USE_TZ = use_tz
+    field = Job._meta.get_field("_next_run")
+    values = [
+        datetime(2027, 3, 28, 0, 59, 59, 999999, tzinfo=UTC),
+        datetime(2027, 3, 28, 2, 30, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2027, 10, 3, 2, 42, 5, 1, tzinfo=ZoneInfo("Australia/Lord_Howe")),
+        datetime(2027, 1, 1, 23, 0, tzinfo=fixed(timedelta(hours=-7))),
+    ]
+    if not use_tz:
+        values = [value.astimezone(UTC).replace(tzinfo=None) for value in values]
+    batch = store.Adapted()
+    for value in values:
+        orm = field.get_db_prep_value(store.to_db(value) if use_tz else value, connection)
+        assert store.db_datetime(value, batch) == orm, value
+        assert store.db_datetime(value) == orm, value
+    assert len(batch) == len(values)
+
+
 def daemons(count: int) -> list[DaemonRecord]:
     return [
         DaemonRecord.objects.create(host=f"host {i}", pid=i + 1, started=T0, heartbeat=T0)
