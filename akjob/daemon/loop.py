@@ -283,13 +283,7 @@ class Daemon:
                 self.reload_requested = True
         store.beat(self.record, now)
         self.hooks.heartbeat(lag=lag, busy=len(self.children), workers=self.max_workers)
-        mine = list(self.children)
-        mine += [claimed.run_id for claimed, *_ in self.unrecorded]
-        if mine:
-            until = now + timedelta(seconds=self.lease)
-            if store.renew_leases(self.record, mine, until) < len(mine):
-                self.drop_lost_runs()
-            self.supervisor.renewed(until)  # run processes may start until then
+        mine = self.renew_leases(now)
         if self._recovered_at is not None:
             # Every daemon lost the database, not only this one: give the others time to come
             # back (their back-off) and renew their leases before calling any of them dead.
@@ -307,6 +301,18 @@ class Daemon:
         if last is None or mono - last >= akjob_settings.alert_check:
             self._alerts_checked = mono
             self.hooks.overdue(len(alerts.check(now)))
+
+    def renew_leases(self, now: datetime) -> list[int]:
+        """Renew the leases of this daemon's runs, and stop those it no longer owns (another
+        daemon declared them interrupted, or replaced them). Returns the runs' ids."""
+        mine = list(self.children)
+        mine += [claimed.run_id for claimed, *_ in self.unrecorded]
+        if mine:
+            until = now + timedelta(seconds=self.lease)
+            if store.renew_leases(self.record, mine, until) < len(mine):
+                self.drop_lost_runs()
+            self.supervisor.renewed(until)  # run processes may start until then
+        return mine
 
     def drop_lost_runs(self) -> int:
         """Stop the runs that are no longer this daemon's: another daemon declared them
@@ -430,6 +436,7 @@ class Daemon:
         logger.info("akjobd stopping: %d run(s) in progress", len(self.children))
         while self.children and self.clock.monotonic() < grace_end:
             self._safe_reap()
+            self._beat_while_stopping()
             if self.children:
                 self.wait(min(0.2, max(grace_end - self.clock.monotonic(), 0)))
         for run in self.children.values():
@@ -457,6 +464,25 @@ class Daemon:
         if self.record is not None:
             store.stopped(self.record, self.clock.now())
         logger.info("akjobd %s:%s stopped", store.HOST, os.getpid())
+
+    def _beat_while_stopping(self) -> None:
+        """While runs finish within the stop grace, keep saying this daemon is alive and renew
+        their leases as usual: a grace longer than the lease must not let another daemon call
+        them dead and start their job again beside them. A run taken from this daemon meanwhile
+        (replaced by a new run elsewhere) is stopped, as at any lease renewal."""
+        if self.record is None:
+            return
+        mono = self.clock.monotonic()
+        if self._last_heartbeat is not None and mono - self._last_heartbeat < self.heartbeat_every:
+            return
+        self._last_heartbeat = mono
+        try:
+            now = self.clock.now()
+            store.beat(self.record, now)
+            self.renew_leases(now)
+        except (DatabaseError, InterfaceError) as exc:
+            logger.error("database error while stopping: %s", exc)
+            dbconn.reset()
 
     def _stop_now(self) -> None:
         """Stop every run at once and let the spares go: nothing can be recorded any more."""

@@ -5,6 +5,8 @@ code appends to (a line as each run starts and ends) and checked against the run
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 from tests.acceptance.jobs import spans
 from tests.acceptance.project import alive, wait_for
 from tests.acceptance.sites import Site
-from tests.acceptance.test_policies import epoch, start_daemons, stop_daemons
+from tests.acceptance.test_policies import epoch, settings, start_daemons, stop_daemons
 
 pytestmark = pytest.mark.acceptance
 
@@ -162,3 +164,35 @@ print("first", int(first.timestamp()))
     count, nxt = site.query("SELECT _run_count, _next_run FROM akjob_job WHERE id = %s", job)[0]
     assert (count, epoch(nxt)) == (1, first + 600)
     assert site.query("SELECT COUNT(*) FROM akjob_jobrun WHERE retry_at IS NOT NULL")[0][0] == 0
+
+
+def test_a_stopping_daemon_keeps_its_runs_through_a_stop_grace_longer_than_their_lease(
+    site: Site, tmp_path: Path
+):
+    """SIGTERM to the daemon that owns a run, with ``AKJOB_STOP_GRACE`` (10 s) longer than
+    ``AKJOB_LEASE`` (3 s): while the run finishes within the grace, its daemon keeps its lease,
+    so the other daemon neither calls it dead nor starts the job beside it."""
+    settings(site, "\nAKJOB_STOP_GRACE = 10\n")
+    path = tmp_path / "spans"
+    job = make(site, path, every=2, sleep=7)
+    dirs = start_daemons(site, tmp_path)
+    wait_for(lambda: len(intervals(path)) >= 1, timeout=30, what="the first run")
+    (owner,) = site.query(
+        "SELECT d.pid FROM akjob_jobrun r JOIN akjob_daemonrecord d ON d.id = r.daemon_id "
+        "WHERE r.job_id = %s AND r.status = 'running'",
+        job,
+    )
+    os.kill(owner[0], signal.SIGTERM)
+    first = intervals(path)[0]
+    wait_for(lambda: intervals(path)[0][3] is not None, timeout=15, what="the first run's end")
+    # The other daemon takes the job over once the first run has ended, not before.
+    if site.db is not None:
+        wait_for(lambda: len(intervals(path)) >= 2, timeout=15, what="a run on the other daemon")
+    wait_for(lambda: not alive(owner[0]), timeout=15, what="the stopped akjobd to exit")
+    stop_daemons(site, dirs)
+    runs = intervals(path)
+    assert most_at_once(runs, until=time.time()) == 1, (runs, records(site, job))
+    assert runs[0][3] - first[2] > 6.5  # it ran its 7 s: not stopped, not overlapped
+    rows = records(site, job)
+    assert rows[0][0] == "succeeded", rows
+    assert not [r for r in rows if r[0] == "interrupted"], rows
