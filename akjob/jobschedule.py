@@ -7,7 +7,7 @@ on stored values (docs/schedule.md, docs/api.md) is checked here and reported as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,6 +224,35 @@ def schedule_inputs(job: Job) -> tuple[Any, ...]:
         job._run_count if limit is not None else None,
         job.job_enabled,
     )
+
+
+#: Where the interval's anchor is among the values of :func:`schedule_inputs`.
+ANCHOR_INPUT = 6
+
+
+def build_sharing(
+    job: Job, *, now: datetime, inputs: tuple[Any, ...], built: dict[Any, engine.Schedule]
+) -> engine.Schedule:
+    """:func:`build` for one job of many (akjobd's due jobs), given its
+    :func:`schedule_inputs`: jobs whose schedules differ in their interval's anchor alone (jobs
+    every 10 minutes, each from its own start) share the rest of the work, done for the first of
+    them. ``built``: what the calls for one batch keep between them."""
+    if job.run_every is None or job._last_interval is None:
+        return build(job, now=now)
+    key = (now.year, inputs[:ANCHOR_INPUT], inputs[ANCHOR_INPUT + 1 :])
+    try:
+        first = built.get(key)
+    except TypeError:  # a value that cannot be hashed (an exotic tzinfo): nothing shared
+        return build(job, now=now)
+    if first is None:
+        built[key] = schedule = build(job, now=now)
+        return schedule
+    anchor = to_aware(job._last_interval)
+    sources = tuple(
+        replace(source, anchor=anchor) if isinstance(source, engine.IntervalSource) else source
+        for source in first.sources
+    )
+    return replace(first, sources=sources)
 
 
 def _date(field: str, value: Any) -> date | None:

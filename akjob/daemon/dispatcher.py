@@ -38,7 +38,7 @@ from akjob import daysets
 from akjob import schedule as engine
 from akjob.conf import akjob_settings
 from akjob.daemon import catchup, claimsql, store
-from akjob.jobschedule import build, schedule_inputs
+from akjob.jobschedule import build, build_sharing, schedule_inputs
 from akjob.models import DaemonRecord, Job, JobRun, last_grid_point
 from akjob.timeutil import to_aware, to_db
 
@@ -100,11 +100,12 @@ class Decision:
 Planned = tuple[Job, Decision, "claimsql.Record"]
 
 
-def decide(job: Job, *, now: datetime) -> Decision:
+def decide(job: Job, *, now: datetime, sched: engine.Schedule | None = None) -> Decision:
     """Pure decision for a due job (``_next_run <= now``, no run in progress), by its catch-up
-    policy and misfire grace (:mod:`akjob.daemon.catchup`)."""
+    policy and misfire grace (:mod:`akjob.daemon.catchup`). ``sched``: the job's schedule, if
+    the caller has built it."""
     scheduled = to_aware(job._next_run)
-    sched = build(job, now=now)
+    sched = sched or build(job, now=now)
     planned = catchup.plan(
         sched,
         policy=job.catch_up,
@@ -119,24 +120,40 @@ def decide(job: Job, *, now: datetime) -> Decision:
     )
 
 
-def _decided(job: Job, now: datetime, decisions: dict[tuple[Any, ...], Decision]) -> Decision:
+@dataclass
+class Shared:
+    """What the decisions of one batch share between its jobs: decisions by all their inputs,
+    schedules by theirs but the interval's anchor."""
+
+    decisions: dict[tuple[Any, ...], Decision] = field(default_factory=dict)
+    schedules: dict[Any, engine.Schedule] = field(default_factory=dict)
+
+
+def _decided(job: Job, now: datetime, shared: Shared) -> Decision:
     """:func:`decide`, once for the jobs of a batch that share every input of the decision: the
     schedule's (:func:`schedule_inputs`), the occurrence, the time and the misfire grace. A
-    burst of jobs with one schedule, due together, is decided once (see docs/benchmarks.md)."""
+    burst of jobs with one schedule, due together, is decided once; jobs whose schedules differ
+    in their interval's anchor alone share the building of their schedule (see
+    docs/benchmarks.md)."""
     key = decision_inputs(job, now)
     try:
-        decision = decisions.get(key)
+        decision = shared.decisions.get(key)
     except TypeError:  # a value that cannot be hashed (an exotic tzinfo): no sharing
         return decide(job, now=now)
     if decision is None:
-        decision = decisions[key] = decide(job, now=now)
+        sched = build_sharing(job, now=now, inputs=key[DECISION_OWN:], built=shared.schedules)
+        decision = shared.decisions[key] = decide(job, now=now, sched=sched)
     return decision
 
 
 def decision_inputs(job: Job, now: datetime) -> tuple[Any, ...]:
     """Everything :func:`decide` reads: the time, the occurrence, the misfire grace, the
-    catch-up policy and the schedule's inputs (the interval's anchor among them)."""
+    catch-up policy (:data:`DECISION_OWN` values) and the schedule's inputs (the interval's
+    anchor among them)."""
     return (now, job._next_run, job.misfire_grace, job.catch_up, *schedule_inputs(job))
+
+
+DECISION_OWN = 4
 
 
 def _anchor(job: Job, scheduled: datetime) -> datetime | None:
@@ -190,7 +207,7 @@ def claim_batch(
         free = {job.pk for job in jobs} if locked else store.lock_jobs([job.pk for job in jobs])
         planned: list[Planned] = []
         left = list(pids)
-        decisions: dict[tuple[Any, ...], Decision] = {}
+        shared = Shared()
         state = PolicyState.read([job for job in jobs if job.pk in free])
         for job in jobs:
             if job.pk not in free:
@@ -201,7 +218,7 @@ def claim_batch(
                 continue
             at = max(now, to_aware(job._next_run))
             try:
-                decision = state.retry(job, at) or _decided(job, at, decisions)
+                decision = state.retry(job, at) or _decided(job, at, shared)
                 decision = state.overlap(job, decision, at)
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the daemon
                 log.exception("job %s: its occurrence could not be decided", job.pk)

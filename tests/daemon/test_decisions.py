@@ -8,7 +8,7 @@ from datetime import time, timedelta
 
 import pytest
 
-from akjob import daysets
+from akjob import daysets, jobschedule
 from akjob.daemon import dispatcher as claims
 from akjob.jobschedule import schedule_inputs, to_schedule
 from akjob.models import Job
@@ -98,11 +98,48 @@ def test_jobs_sharing_their_inputs_share_a_decision_and_the_others_get_their_own
     calls = []
     real = claims.decide
     monkeypatch.setattr(
-        claims, "decide", lambda job, *, now: calls.append(job.pk) or real(job, now=now)
+        claims,
+        "decide",
+        lambda job, *, now, sched=None: calls.append(job.pk) or real(job, now=now, sched=sched),
     )
-    decisions: dict = {}
-    shared = [claims._decided(job, now, decisions) for job in loaded]
+    batch = claims.Shared()
+    shared = [claims._decided(job, now, batch) for job in loaded]
     assert shared == alone
     assert len(calls) == len(loaded) - 1  # the first two share theirs
     assert len({d.next_run for d in alone}) > 3  # the inputs that differ do change decisions
     assert {d.action for d in alone} == {"run", "miss"}
+
+
+def test_jobs_apart_only_in_their_interval_s_anchor_share_the_building_of_their_schedule(
+    monkeypatch,
+):
+    """Jobs every hour, each from its own start: their schedules are built once, then each
+    given its anchor, and each is decided as it would be alone."""
+    jobs = [make(run_every=HOUR, name=f"job {i}") for i in range(5)]
+    other = make(
+        run_every=HOUR,
+        timezone="Europe/Berlin",
+        active_time_begin=time(12),
+        active_time_end=time(13),
+    )
+    Job.objects.update(_next_run=T0 + HOUR)
+    for i, job in enumerate([*jobs, other]):
+        Job.objects.filter(pk=job.pk).update(_last_interval=T0 - timedelta(minutes=7 * i))
+    loaded = list(Job.objects.order_by("pk"))
+    daysets.load_saved(loaded)
+    now = T0 + HOUR + timedelta(minutes=50)  # late enough for the anchors to matter
+    alone = [claims.decide(job, now=now) for job in loaded]
+    built = []
+    real = jobschedule.build
+    monkeypatch.setattr(
+        jobschedule, "build", lambda job, *, now=None: built.append(job.pk) or real(job, now=now)
+    )
+    batch = claims.Shared()
+    assert [claims._decided(job, now, batch) for job in loaded] == alone
+    assert built == [jobs[0].pk, other.pk]
+    assert len({d.next_run for d in alone}) == len(loaded)  # every anchor its own next run
+    for job in loaded:
+        inputs = schedule_inputs(job)
+        assert inputs[jobschedule.ANCHOR_INPUT] == job._last_interval
+        sched = jobschedule.build_sharing(job, now=now, inputs=inputs, built=batch.schedules)
+        assert sched == to_schedule(job, now=now)

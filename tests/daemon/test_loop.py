@@ -434,10 +434,10 @@ def test_a_bad_row_is_recorded_and_the_loop_goes_on(daemon, clock, monkeypatch):
     good = make(run_every=timedelta(seconds=10))
     real = claims.decide
 
-    def decide(job, *, now):
+    def decide(job, *, now, sched=None):
         if job.pk == bad.pk:
             raise ValueError("a row no schedule can be made of")
-        return real(job, now=now)
+        return real(job, now=now, sched=sched)
 
     monkeypatch.setattr(claims, "decide", decide)
     clock.set(T0 + timedelta(seconds=10))
